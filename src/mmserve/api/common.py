@@ -1,0 +1,68 @@
+"""Helpers every route uses: the app's services, and parsing a JSON body into a schema."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import TypeVar
+
+from flask import current_app, request
+from pydantic import BaseModel, ValidationError
+
+from mmserve.batching.pool import ModelPool
+from mmserve.config import Config
+from mmserve.errors import InvalidRequest, SchemaError
+from mmserve.metrics import Metrics
+
+M = TypeVar("M", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class Services:
+    """The shared objects of one app, kept in app.extensions["mmserve"]."""
+
+    config: Config
+    pool: ModelPool
+    metrics: Metrics
+
+
+def services() -> Services:
+    found: Services = current_app.extensions["mmserve"]
+    return found
+
+
+def parse_body(schema: type[M]) -> M:
+    """The request's JSON body validated against `schema`: 400 if it is not JSON,
+    422 naming the first wrong field otherwise."""
+    raw = request.get_data(cache=True)
+    try:
+        data = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise InvalidRequest(f"request body is not valid JSON: {e}", code="invalid_json") from None
+    if not isinstance(data, dict):
+        raise InvalidRequest("request body must be a JSON object", code="invalid_json")
+    try:
+        return schema.model_validate(data)
+    except ValidationError as e:
+        raise _schema_error(e) from None
+
+
+def _schema_error(error: ValidationError) -> SchemaError:
+    problems = error.errors(include_url=False)
+    first = problems[0]
+    param = _param(first["loc"])
+    same_field = [p for p in problems if _param(p["loc"]) == param]
+    if len(same_field) > 1:  # a union: say what each accepted shape wanted
+        wanted = "; or ".join(dict.fromkeys(p["msg"] for p in same_field))
+        message = f"{param}: matches no accepted shape ({wanted})"
+    elif first["type"] == "extra_forbidden":
+        message = f"{param}: unknown field; see GET /openapi.json for the accepted fields"
+    else:
+        message = f"{param}: {first['msg']}"
+    return SchemaError(message, param=param)
+
+
+def _param(loc: tuple[int | str, ...]) -> str:
+    """('input', 'list[str]', 3) -> 'input[3]': field names and indices, not union tags."""
+    name = str(loc[0]) if loc else "body"
+    return name + "".join(f"[{part}]" for part in loc[1:] if isinstance(part, int))

@@ -1,0 +1,114 @@
+"""The OpenAPI document, generated from the routes' `@operation` declarations and the
+pydantic schemas, and interactive docs whose assets mmserve serves itself (no CDN)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from flask import Blueprint, Flask, current_app, jsonify, render_template, send_from_directory
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+from mmserve import __version__
+from mmserve.api.schemas import ErrorResponse
+
+bp = Blueprint("openapi", __name__, template_folder="templates")
+
+F = TypeVar("F", bound=Callable[..., Any])
+REF = "#/components/schemas/{model}"
+ERROR_STATUSES = {400: "Invalid request", 404: "Not found", 413: "Over a limit",
+                  422: "Wrong field type", 429: "Overloaded; see Retry-After",
+                  500: "Internal error (opaque, with a request id)",
+                  503: "Model not ready", 504: "Timed out"}
+
+
+def operation(summary: str, *, tags: list[str], request: type[BaseModel] | None = None,
+              response: type[BaseModel] | None = None, content_type: str = "application/json",
+              errors: tuple[int, ...] = ()) -> Callable[[F], F]:
+    """Declare what a route takes and returns, for the OpenAPI document."""
+
+    def decorator(view: F) -> F:
+        view.__openapi__ = {  # type: ignore[attr-defined]
+            "summary": summary, "tags": tags, "request": request, "response": response,
+            "content_type": content_type, "errors": errors, "doc": (view.__doc__ or "").strip(),
+        }
+        return view
+
+    return decorator
+
+
+def build_document(app: Flask) -> dict[str, Any]:
+    operations = []
+    for rule in app.url_map.iter_rules():
+        view = app.view_functions.get(rule.endpoint)
+        declared = getattr(view, "__openapi__", None)
+        if declared:
+            for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
+                operations.append((_openapi_path(rule.rule), method.lower(), declared))
+    models = {ErrorResponse}
+    for _, _, declared in operations:
+        models.update(m for m in (declared["request"], declared["response"]) if m)
+    refs, defs = models_json_schema(
+        [(m, "validation") for m in sorted(models, key=lambda m: m.__name__)], ref_template=REF
+    )
+    paths: dict[str, dict[str, Any]] = {}
+    for path, method, declared in sorted(operations, key=lambda o: (o[0], o[1])):
+        paths.setdefault(path, {})[method] = _operation(path, declared, refs)
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "mmserve", "version": __version__,
+                 "description": "Multimodal models behind one HTTP API."},
+        "paths": paths,
+        "components": {"schemas": defs.get("$defs", {})},
+    }
+
+
+def _operation(path: str, declared: dict[str, Any], refs: dict[Any, Any]) -> dict[str, Any]:
+    def ref(model: type[BaseModel]) -> dict[str, Any]:
+        return {"$ref": refs[(model, "validation")]["$ref"]}
+
+    success: dict[str, Any] = {"description": "OK"}
+    if declared["response"]:
+        success["content"] = {"application/json": {"schema": ref(declared["response"])}}
+    elif declared["content_type"] != "application/json":
+        success["content"] = {declared["content_type"]: {"schema": {"type": "string"}}}
+    responses: dict[str, Any] = {"200": success}
+    for status in declared["errors"]:
+        responses[str(status)] = {
+            "description": ERROR_STATUSES[status],
+            "content": {"application/json": {"schema": ref(ErrorResponse)}},
+        }
+    op: dict[str, Any] = {"summary": declared["summary"], "tags": declared["tags"],
+                          "description": declared["doc"], "responses": responses}
+    params = re.findall(r"{(\w+)}", path)
+    if params:
+        op["parameters"] = [{"name": p, "in": "path", "required": True,
+                             "schema": {"type": "string"}} for p in params]
+    if declared["request"]:
+        op["requestBody"] = {"required": True, "content": {
+            "application/json": {"schema": ref(declared["request"])}}}
+    return op
+
+
+def _openapi_path(rule: str) -> str:
+    """Flask's '/v1/models/<path:model_id>' -> OpenAPI's '/v1/models/{model_id}'."""
+    return re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule)
+
+
+@bp.get("/openapi.json")
+def openapi_json() -> Any:
+    return jsonify(build_document(current_app))
+
+
+@bp.get("/docs")
+def docs() -> str:
+    return render_template("docs.html")
+
+
+@bp.get("/docs/assets/<path:filename>")
+def docs_assets(filename: str) -> Any:
+    import swagger_ui_bundle
+
+    return send_from_directory(swagger_ui_bundle.swagger_ui_path, filename)

@@ -1,0 +1,207 @@
+"""One model behind one queue and its single-threaded inference workers.
+
+Request threads preprocess items and `submit` them; workers take whole batches with
+`collect_batch` and run `forward`; request threads wait for their futures and postprocess.
+So tokenising and decoding overlap the forward pass, after infinity's batch handler.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass, field
+from typing import Any
+
+from mmserve.batching.collect import collect_batch
+from mmserve.batching.queue import BatchQueue, QueueFull
+from mmserve.config import ModelConfig
+from mmserve.errors import DeadlineExceeded, ModelFailed, ModelNotReady, Overloaded
+from mmserve.metrics import Metrics
+from mmserve.models.base import Model
+
+log = logging.getLogger("mmserve.batching")
+
+POLL_S = 0.5  # how often an idle worker checks for shutdown
+OUTCOMES = {
+    Overloaded: "overloaded",
+    DeadlineExceeded: "timeout",
+    ModelNotReady: "not_ready",
+    ModelFailed: "error",
+}
+
+
+class ModelState(enum.StrEnum):
+    LOADING = "loading"
+    READY = "ready"
+    DEGRADED = "degraded"  # loaded, but its last batch failed on every item
+    FAILED = "failed"  # could not load; never serves
+
+
+@dataclass
+class WorkItem:
+    payload: Any
+    deadline: float  # time.monotonic() past which the result is no use
+    request_id: str | None = None
+    enqueued_at: float = field(default_factory=time.monotonic)
+    future: Future[Any] = field(default_factory=Future)
+
+
+class ModelRunner:
+    def __init__(self, model: Model, config: ModelConfig, metrics: Metrics | None = None):
+        self.model = model
+        self.config = config
+        self.metrics = metrics or Metrics()
+        self.queue: BatchQueue[WorkItem] = BatchQueue(config.queue_size)
+        self.state = ModelState.LOADING
+        self.error: str | None = None
+        self._stopping = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self.metrics.track_queue_depth(model.id, self.queue.qsize)
+
+    # --- lifecycle ---------------------------------------------------------------------
+
+    def start(self, wait: bool = False) -> None:
+        """Load and warm the model in the background, then start the workers."""
+        loader = threading.Thread(target=self._load, name=f"load-{self.model.id}", daemon=True)
+        loader.start()
+        if wait:
+            loader.join()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        for thread in self._threads:
+            thread.join(timeout=5)
+
+    def _load(self) -> None:
+        started = time.monotonic()
+        try:
+            self.model.load()
+            warm = [self.model.preprocess(x) for x in self.model.warmup_inputs()]
+            self.model.forward(warm)
+        except Exception as e:
+            log.exception("model %s failed to load", self.model.id)
+            self.error = f"{type(e).__name__}: {e}"
+            self.state = ModelState.FAILED
+            return
+        for index in range(self.config.workers):
+            thread = threading.Thread(
+                target=self._work, name=f"infer-{self.model.id}-{index}", daemon=True
+            )
+            thread.start()
+            self._threads.append(thread)
+        self.state = ModelState.READY
+        log.info("model %s ready in %.2f s", self.model.id, time.monotonic() - started)
+
+    # --- request side ------------------------------------------------------------------
+
+    def infer(self, payloads: Sequence[Any], timeout_s: float,
+              request_id: str | None = None) -> list[Any]:
+        """Run preprocessed payloads through the batcher; return postprocessed outputs."""
+        try:
+            futures = self.submit(payloads, timeout_s, request_id)
+            outputs = self._wait(futures, timeout_s)
+        except (Overloaded, DeadlineExceeded, ModelNotReady, ModelFailed) as e:
+            self.metrics.count_request(self.model.id, OUTCOMES[type(e)])
+            raise
+        self.metrics.count_request(self.model.id, "ok")
+        return [self.model.postprocess(output) for output in outputs]
+
+    def submit(self, payloads: Sequence[Any], timeout_s: float,
+               request_id: str | None = None) -> list[Future[Any]]:
+        if self.state in (ModelState.LOADING, ModelState.FAILED):
+            raise ModelNotReady(f"model {self.model.id!r} is {self.state.value}; "
+                                "see GET /readyz for its status")
+        deadline = time.monotonic() + timeout_s
+        items = [WorkItem(payload, deadline, request_id) for payload in payloads]
+        try:
+            self.queue.put_many(items)
+        except QueueFull:
+            raise Overloaded(
+                f"model {self.model.id!r} has {self.config.queue_size} items queued, its "
+                f"queue_size limit; retry after a second or send fewer inputs",
+                retry_after_s=1,
+            ) from None
+        return [item.future for item in items]
+
+    def _wait(self, futures: list[Future[Any]], timeout_s: float) -> list[Any]:
+        deadline = time.monotonic() + timeout_s
+        try:
+            return [f.result(timeout=max(0.0, deadline - time.monotonic())) for f in futures]
+        except FutureTimeout:
+            for f in futures:
+                f.cancel()  # pending items are skipped by the workers
+            raise DeadlineExceeded(
+                f"model {self.model.id!r} did not answer within request_timeout_s "
+                f"({timeout_s:g} s); the server is busy or the input is very large"
+            ) from None
+
+    # --- worker side -------------------------------------------------------------------
+
+    def _work(self) -> None:
+        max_wait_s = self.config.max_wait_ms / 1000
+        while not self._stopping.is_set():
+            batch = collect_batch(
+                self.queue, self.config.max_batch_size, max_wait_s, first_timeout_s=POLL_S
+            )
+            if batch:
+                self._run(batch)
+
+    def _run(self, batch: list[WorkItem]) -> None:
+        now = time.monotonic()
+        live = []
+        for item in batch:
+            if not item.future.set_running_or_notify_cancel():
+                continue  # its request gave up already
+            if now > item.deadline:
+                item.future.set_exception(DeadlineExceeded("expired while queued"))
+                continue
+            live.append(item)
+        if not live:
+            return
+        started = time.monotonic()
+        succeeded = self._forward(live)
+        self.metrics.observe_batch(
+            self.model.id, len(live), time.monotonic() - started,
+            [started - item.enqueued_at for item in live],
+        )
+        if self.state in (ModelState.READY, ModelState.DEGRADED):
+            self.state = ModelState.READY if succeeded else ModelState.DEGRADED
+
+    def _forward(self, items: list[WorkItem]) -> bool:
+        """Run items as one batch; if it raises, run them one by one so that one poison
+        input fails only its own request. True if any item succeeded."""
+        try:
+            outputs = self.model.forward([item.payload for item in items])
+            if len(outputs) != len(items):
+                raise RuntimeError(f"forward returned {len(outputs)} outputs for {len(items)}")
+        except Exception as e:
+            if len(items) > 1:
+                log.warning("batch of %d failed on model %s (%s); retrying item by item",
+                            len(items), self.model.id, e)
+                return any([self._forward([item]) for item in items])
+            item = items[0]
+            log.error("model %s failed on an input of request %s", self.model.id,
+                      item.request_id, exc_info=e)
+            item.future.set_exception(ModelFailed(f"model {self.model.id} raised {e!r}"))
+            return False
+        for item, output in zip(items, outputs, strict=True):
+            item.future.set_result(output)
+        return True
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "state": self.state.value,
+            "error": self.error,
+            "queue_depth": self.queue.qsize(),
+            "batching": {
+                "max_batch_size": self.config.max_batch_size,
+                "max_wait_ms": self.config.max_wait_ms,
+                "queue_size": self.config.queue_size,
+                "workers": self.config.workers,
+            },
+        }

@@ -1,0 +1,262 @@
+"""Configuration: frozen dataclasses, read from defaults < TOML file < MMSERVE_* env < CLI flags.
+
+This is the only module that reads the environment. Every value is checked when the
+configuration is built, and a bad one raises ConfigError with a message saying how to fix it.
+
+TOML shape (every key optional):
+
+    host = "127.0.0.1"
+    port = 8000
+    threads = 64
+    data_dir = "/var/lib/mmserve"
+    log_level = "info"
+
+    [limits]
+    max_body_bytes = 10485760
+    max_inputs = 2048
+    request_timeout_s = 30.0
+
+    [[models]]
+    id = "minilm"          # the name clients use
+    source = "minilm"      # registry name, or scheme-prefixed: "local:/path/to/dir"
+    max_batch_size = 32
+    max_wait_ms = 5.0
+    queue_size = 2048
+    workers = 2
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+
+from mmserve.errors import ConfigError
+
+ENV_PREFIX = "MMSERVE_"
+DEFAULT_MODELS = ("minilm",)
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelConfig:
+    """One served model and how its requests are batched."""
+
+    id: str
+    source: str = ""  # empty: same as id
+    max_batch_size: int = 32
+    max_wait_ms: float = 5.0  # how long a worker waits for a batch to fill after its first item
+    queue_size: int = 2048  # items waiting, all requests together; past it: 429
+    workers: int = 2  # single-threaded inference threads taking batches from one queue
+
+    def __post_init__(self) -> None:
+        where = f"model {self.id!r}"
+        if not self.id or any(c.isspace() or c in "/,=" for c in self.id):
+            raise ConfigError(
+                f"{where}: id must be non-empty without spaces, '/', ',' or '='; "
+                "name it like 'minilm' or 'my-encoder'"
+            )
+        if not self.source:
+            object.__setattr__(self, "source", self.id)
+        _check_range(where, "max_batch_size", self.max_batch_size, 1, 1024)
+        _check_range(where, "max_wait_ms", self.max_wait_ms, 0, 10_000)
+        _check_range(where, "queue_size", self.queue_size, 1, 1_000_000)
+        _check_range(where, "workers", self.workers, 1, 64)
+        if self.queue_size < self.max_batch_size:
+            raise ConfigError(
+                f"{where}: queue_size ({self.queue_size}) is smaller than max_batch_size "
+                f"({self.max_batch_size}); raise queue_size or lower max_batch_size"
+            )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Limits:
+    """Limits enforced on every request before any expensive work."""
+
+    max_body_bytes: int = 10 * 1024 * 1024  # checked from Content-Length before reading
+    max_inputs: int = 2048  # inputs in one embeddings call (OpenAI's limit too)
+    request_timeout_s: float = 30.0  # past it a request answers 504
+
+    def __post_init__(self) -> None:
+        _check_range("limits", "max_body_bytes", self.max_body_bytes, 1024, 2**34)
+        _check_range("limits", "max_inputs", self.max_inputs, 1, 1_000_000)
+        _check_range("limits", "request_timeout_s", self.request_timeout_s, 0.001, 86_400)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Config:
+    host: str = "127.0.0.1"
+    port: int = 8000
+    threads: int = 64  # HTTP threads of the one server process
+    data_dir: Path = Path("mmserve-data")
+    log_level: str = "info"
+    limits: Limits = field(default_factory=Limits)
+    models: tuple[ModelConfig, ...] = field(
+        default_factory=lambda: tuple(ModelConfig(id=m) for m in DEFAULT_MODELS)
+    )
+
+    def __post_init__(self) -> None:
+        _check_range("server", "port", self.port, 0, 65_535)
+        _check_range("server", "threads", self.threads, 1, 1024)
+        if self.log_level not in LOG_LEVELS:
+            raise ConfigError(f"log_level {self.log_level!r} is not one of {', '.join(LOG_LEVELS)}")
+        ids = [m.id for m in self.models]
+        duplicates = sorted({i for i in ids if ids.count(i) > 1})
+        if duplicates:
+            raise ConfigError(f"model ids must be unique; repeated: {', '.join(duplicates)}")
+
+    def model(self, model_id: str) -> ModelConfig | None:
+        return next((m for m in self.models if m.id == model_id), None)
+
+
+_SERVER_KEYS = {"host": str, "port": int, "threads": int, "data_dir": Path, "log_level": str}
+_LIMIT_KEYS = {"max_body_bytes": int, "max_inputs": int, "request_timeout_s": float}
+_MODEL_KEYS = {
+    "id": str,
+    "source": str,
+    "max_batch_size": int,
+    "max_wait_ms": float,
+    "queue_size": int,
+    "workers": int,
+}
+
+
+def load_config(
+    path: str | Path | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Config:
+    """Build the configuration from a TOML file, the environment and CLI overrides.
+
+    `overrides` takes the server and limit keys plus `models`, a comma-separated string or a
+    list of model specs (`id` or `id=source`); None values are ignored.
+    """
+    env = os.environ if env is None else env
+    path = path or env.get(ENV_PREFIX + "CONFIG") or None
+    raw = _read_toml(Path(path)) if path else {}
+    server = _pick(raw, _SERVER_KEYS, "config file")
+    limits = _pick(raw.pop("limits", {}), _LIMIT_KEYS, "[limits]")
+    model_tables = _model_tables(raw.pop("models", []))
+    if raw:
+        raise ConfigError(f"unknown key(s) in config file: {', '.join(sorted(raw))}")
+
+    env_values = {k: env[ENV_PREFIX + k.upper()] for k in _SERVER_KEYS | _LIMIT_KEYS
+                  if ENV_PREFIX + k.upper() in env}
+    for source, values in (("environment", env_values), ("command line", overrides or {})):
+        for key, value in values.items():
+            if value is None or key == "models":
+                continue
+            target = server if key in _SERVER_KEYS else limits
+            types = _SERVER_KEYS | _LIMIT_KEYS
+            if key not in types:
+                raise ConfigError(f"unknown setting {key!r} from the {source}")
+            target[key] = _coerce(types[key], value, f"{key} from the {source}")
+
+    specs = (overrides or {}).get("models") or env.get(ENV_PREFIX + "MODELS")
+    models = _select_models(specs, model_tables)
+    server.setdefault("data_dir", Path(platformdirs.user_data_dir("mmserve")))
+    return Config(**server, limits=Limits(**limits), models=models)
+
+
+def replace(config: Config, **changes: Any) -> Config:
+    """A copy of `config` with fields changed (and validated again)."""
+    return dataclasses.replace(config, **changes)
+
+
+def parse_model_specs(specs: str | list[str] | tuple[str, ...]) -> list[tuple[str, str]]:
+    """'minilm,mine=local:/models/e5' -> [('minilm', 'minilm'), ('mine', 'local:/models/e5')]."""
+    items = specs.split(",") if isinstance(specs, str) else list(specs)
+    parsed = []
+    for item in (i.strip() for i in items):
+        if not item:
+            continue
+        model_id, sep, source = item.partition("=")
+        if not sep:
+            source = item
+            model_id = _default_id(item)
+        parsed.append((model_id.strip(), source.strip()))
+    if not parsed:
+        raise ConfigError("no models given; name at least one, e.g. --models minilm")
+    return parsed
+
+
+def _default_id(source: str) -> str:
+    """A served name for a bare spec: 'minilm' stays, 'local:/m/e5-small' becomes 'e5-small'."""
+    scheme, sep, rest = source.partition(":")
+    if not sep:
+        return source
+    return Path(rest.rstrip("/")).name or scheme
+
+
+def _select_models(
+    specs: str | list[str] | None, tables: dict[str, dict[str, Any]]
+) -> tuple[ModelConfig, ...]:
+    if specs is None:
+        chosen = list(tables.values()) or [{"id": m} for m in DEFAULT_MODELS]
+        return tuple(ModelConfig(**t) for t in chosen)
+    models = []
+    for model_id, source in parse_model_specs(specs):
+        settings = dict(tables.get(model_id, {"id": model_id}))
+        if source != model_id or "source" not in settings:
+            settings["source"] = source
+        models.append(ModelConfig(**settings))
+    return tuple(models)
+
+
+def _model_tables(tables: Any) -> dict[str, dict[str, Any]]:
+    if not isinstance(tables, list):
+        raise ConfigError("'models' in the config file must be an array of tables: [[models]]")
+    out: dict[str, dict[str, Any]] = {}
+    for index, table in enumerate(tables):
+        if not isinstance(table, dict) or "id" not in table:
+            raise ConfigError(f"[[models]] entry {index} needs an 'id', e.g. id = \"minilm\"")
+        settings = _pick(dict(table), _MODEL_KEYS, f"[[models]] {table['id']!r}")
+        out[settings["id"]] = settings
+    return out
+
+
+def _pick(raw: Any, types: dict[str, type], where: str) -> dict[str, Any]:
+    """Take the known keys out of `raw` (coerced); leave unknown ones there to report."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where} must be a table")
+    picked = {}
+    for key, kind in types.items():
+        if key in raw:
+            picked[key] = _coerce(kind, raw.pop(key), f"{key} in {where}")
+    if raw and where != "config file":
+        raise ConfigError(f"unknown key(s) in {where}: {', '.join(sorted(raw))}; "
+                          f"known: {', '.join(types)}")
+    return picked
+
+
+def _coerce(kind: type, value: Any, where: str) -> Any:
+    try:
+        if kind is int and isinstance(value, float | bool):
+            raise ValueError
+        if kind is Path:
+            return Path(str(value)).expanduser()
+        return kind(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{where}: expected {kind.__name__}, got {value!r}") from None
+
+
+def _check_range(where: str, name: str, value: float, low: float, high: float) -> None:
+    if not low <= value <= high:
+        raise ConfigError(f"{where}: {name} = {value} is out of range; use {low} to {high}")
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist; check the --config path") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"config file {path} is not valid TOML: {e}") from e

@@ -1,0 +1,96 @@
+"""The model contract every backend fulfils, after LitServe's LitAPI and infinity's
+abstract engines: load once, preprocess one item (in the request thread), forward a whole
+batch (in a single-threaded inference worker), postprocess one output (request thread)."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+
+from mmserve.errors import PayloadTooLarge
+
+# Capability names a model declares and a route asks for.
+EMBED_TEXT = "embed_text"
+
+
+class Model(ABC):
+    capabilities: ClassVar[frozenset[str]] = frozenset()
+    modality: ClassVar[str] = "text"
+
+    def __init__(self, model_id: str):
+        self.id = model_id
+
+    @abstractmethod
+    def load(self) -> None:
+        """Read weights; called once, in a background thread, before any other method."""
+
+    def preprocess(self, item: Any) -> Any:
+        """Turn one request item into what `forward` takes. Runs outside the inference thread;
+        raise a ClientError for an input the model cannot take."""
+        return item
+
+    @abstractmethod
+    def forward(self, batch: list[Any]) -> Sequence[Any]:
+        """Run a batch of preprocessed items; return one output per item, in order."""
+
+    def postprocess(self, output: Any) -> Any:
+        """Turn one output of `forward` into what the route returns."""
+        return output
+
+    @abstractmethod
+    def warmup_inputs(self) -> list[Any]:
+        """Raw items for the warm-up batch run after loading."""
+
+    def describe(self) -> dict[str, Any]:
+        """Facts for /v1/models (dimensions, token limits...)."""
+        return {}
+
+
+@dataclass(frozen=True)
+class Tokens:
+    """A tokenised text: ids including special tokens, unpadded."""
+
+    ids: np.ndarray  # (tokens,) int64
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+class TextEmbedder(Model):
+    """A model that maps a text to one fixed-size vector."""
+
+    capabilities = frozenset({EMBED_TEXT})
+    dimensions: int
+    max_tokens: int
+
+    def count_tokens(self, item: Any) -> int:
+        return len(item)
+
+    def check_length(self, tokens: int) -> None:
+        if tokens > self.max_tokens:
+            raise PayloadTooLarge(
+                f"input has {tokens} tokens; model {self.id!r} takes at most {self.max_tokens}. "
+                "Split the text into shorter passages.",
+                code="context_length_exceeded",
+            )
+
+    def describe(self) -> dict[str, Any]:
+        return {"dimensions": self.dimensions, "max_tokens": self.max_tokens}
+
+
+def mean_pool_normalise(hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Masked mean over tokens, then L2 norm: sentence-transformers' pooling."""
+    # hidden (batch, tokens, dim), mask (batch, tokens) -> (batch, dim)
+    weights = mask[:, :, None].astype(hidden.dtype)
+    summed = (hidden * weights).sum(axis=1)
+    pooled = summed / np.clip(weights.sum(axis=1), 1e-9, None)
+    return l2_normalise(pooled)
+
+
+def l2_normalise(vectors: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(vectors, axis=-1, keepdims=True)
+    return (vectors / np.clip(norms, 1e-12, None)).astype(np.float32)
