@@ -27,6 +27,7 @@ serve: install
 
 test: install-test
 	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/ruff format --check src tests benchmarks
 	$(PY) -m pytest
 
 bench: install-test

@@ -21,14 +21,21 @@ def main() -> None:
 
 
 @main.command()
-@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="TOML configuration file (also MMSERVE_CONFIG).")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="TOML configuration file (also MMSERVE_CONFIG).",
+)
 @click.option("--host", help="Address to bind (default 127.0.0.1).")
 @click.option("--port", type=int, help="Port to bind (default 8000; 0 picks a free one).")
 @click.option("--models", help="Comma-separated models: 'minilm' or 'name=local:/dir'.")
 @click.option("--threads", type=int, help="HTTP threads (default 64).")
-@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path),
-              help="Where state is kept (also MMSERVE_DATA_DIR).")
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where state is kept (also MMSERVE_DATA_DIR).",
+)
 @click.option("--log-level", type=click.Choice(LOG_LEVELS), help="Log level (default info).")
 def serve(config_path: Path | None, **overrides: Any) -> None:
     """Start the HTTP server (gunicorn, one process, threads)."""
@@ -63,6 +70,7 @@ def _load(config_path: Path | None, overrides: dict[str, Any]) -> Any:
 
 def _setup_logging(level: str) -> None:
     logging.basicConfig(
-        level=level.upper(), stream=sys.stderr,
+        level=level.upper(),
+        stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )

@@ -147,8 +147,11 @@ def load_config(
     if raw:
         raise ConfigError(f"unknown key(s) in config file: {', '.join(sorted(raw))}")
 
-    env_values = {k: env[ENV_PREFIX + k.upper()] for k in _SERVER_KEYS | _LIMIT_KEYS
-                  if ENV_PREFIX + k.upper() in env}
+    env_values = {
+        k: env[ENV_PREFIX + k.upper()]
+        for k in _SERVER_KEYS | _LIMIT_KEYS
+        if ENV_PREFIX + k.upper() in env
+    }
     for source, values in (("environment", env_values), ("command line", overrides or {})):
         for key, value in values.items():
             if value is None or key == "models":
@@ -218,6 +221,8 @@ def _model_tables(tables: Any) -> dict[str, dict[str, Any]]:
         if not isinstance(table, dict) or "id" not in table:
             raise ConfigError(f"[[models]] entry {index} needs an 'id', e.g. id = \"minilm\"")
         settings = _pick(dict(table), _MODEL_KEYS, f"[[models]] {table['id']!r}")
+        if settings["id"] in out:
+            raise ConfigError(f"model ids must be unique; repeated: {settings['id']}")
         out[settings["id"]] = settings
     return out
 
@@ -231,8 +236,9 @@ def _pick(raw: Any, types: dict[str, type], where: str) -> dict[str, Any]:
         if key in raw:
             picked[key] = _coerce(kind, raw.pop(key), f"{key} in {where}")
     if raw and where != "config file":
-        raise ConfigError(f"unknown key(s) in {where}: {', '.join(sorted(raw))}; "
-                          f"known: {', '.join(types)}")
+        raise ConfigError(
+            f"unknown key(s) in {where}: {', '.join(sorted(raw))}; known: {', '.join(types)}"
+        )
     return picked
 
 

@@ -112,8 +112,9 @@ class ModelFailed(MMServeError):
     code = "model_error"
 
 
-def error_body(message: str, err_type: str, code: str | None,
-               param: str | None = None) -> dict[str, Any]:
+def error_body(
+    message: str, err_type: str, code: str | None, param: str | None = None
+) -> dict[str, Any]:
     from flask import g
 
     return {
@@ -137,8 +138,12 @@ def handle_mmserve_error(err: MMServeError) -> Response:
     if err.public:
         body = error_body(err.message, err.type, err.code, err.param)
         return _respond(err.status, body, err.headers())
-    log.error("request %s failed: %s", g.get("request_id"), err.message or type(err).__name__,
-              exc_info=err)
+    log.error(
+        "request %s failed: %s",
+        g.get("request_id"),
+        err.message or type(err).__name__,
+        exc_info=err,
+    )
     return _opaque_500(err.code)
 
 

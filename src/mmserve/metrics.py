@@ -16,22 +16,42 @@ class Metrics:
         self.registry = CollectorRegistry()
         r = self.registry
         self.requests = Counter(
-            "mmserve_model_requests", "Requests to a model by outcome",
-            ["model", "outcome"], registry=r)
+            "mmserve_model_requests",
+            "Requests to a model by outcome",
+            ["model", "outcome"],
+            registry=r,
+        )
         self.queue_wait = Histogram(
-            "mmserve_queue_wait_seconds", "Time an item waited in the queue before its batch ran",
-            ["model"], buckets=LATENCY_BUCKETS, registry=r)
+            "mmserve_queue_wait_seconds",
+            "Time an item waited in the queue before its batch ran",
+            ["model"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
         self.batch_size = Histogram(
-            "mmserve_batch_size", "Items per forward pass", ["model"],
-            buckets=BATCH_BUCKETS, registry=r)
+            "mmserve_batch_size",
+            "Items per forward pass",
+            ["model"],
+            buckets=BATCH_BUCKETS,
+            registry=r,
+        )
         self.inference = Histogram(
-            "mmserve_inference_seconds", "Duration of one forward pass", ["model"],
-            buckets=LATENCY_BUCKETS, registry=r)
+            "mmserve_inference_seconds",
+            "Duration of one forward pass",
+            ["model"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
         self.queue_depth = Gauge(
-            "mmserve_queue_depth", "Items waiting in the model's queue", ["model"], registry=r)
+            "mmserve_queue_depth", "Items waiting in the model's queue", ["model"], registry=r
+        )
         self.http_latency = Histogram(
-            "mmserve_http_request_duration_seconds", "HTTP request latency by route",
-            ["method", "route", "status"], buckets=LATENCY_BUCKETS, registry=r)
+            "mmserve_http_request_duration_seconds",
+            "HTTP request latency by route",
+            ["method", "route", "status"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
 
     def track_queue_depth(self, model: str, depth: Callable[[], float]) -> None:
         self.queue_depth.labels(model=model).set_function(depth)

@@ -51,6 +51,10 @@ class GunicornServer(BaseApplication):  # type: ignore[misc]
 
 
 def serve(config: Config) -> None:
-    log.info("serving models %s on http://%s:%d", ", ".join(m.id for m in config.models),
-             config.host, config.port)
+    log.info(
+        "serving models %s on http://%s:%d",
+        ", ".join(m.id for m in config.models),
+        config.host,
+        config.port,
+    )
     GunicornServer(config).run()

@@ -49,7 +49,8 @@ def parse_body(schema: type[M]) -> M:
 
 def _schema_error(error: ValidationError) -> SchemaError:
     problems = error.errors(include_url=False)
-    first = problems[0]
+    # The most specific location wins: for a union, the member that got furthest in.
+    first = max(problems, key=lambda p: sum(isinstance(part, int) for part in p["loc"]))
     param = _param(first["loc"])
     same_field = [p for p in problems if _param(p["loc"]) == param]
     if len(same_field) > 1:  # a union: say what each accepted shape wanted

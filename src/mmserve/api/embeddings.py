@@ -18,31 +18,45 @@ bp = Blueprint("embeddings", __name__)
 
 
 @bp.post("/v1/embeddings")
-@operation("Embed texts", tags=["embeddings"], request=EmbeddingRequest,
-           response=EmbeddingResponse, errors=(400, 404, 413, 422, 429, 500, 503, 504))
+@operation(
+    "Embed texts",
+    tags=["embeddings"],
+    request=EmbeddingRequest,
+    response=EmbeddingResponse,
+    errors=(400, 404, 413, 422, 429, 500, 503, 504),
+)
 def create_embeddings() -> Any:
     """Each input is tokenised in the request thread, then batched with other requests'
     inputs for the forward pass."""
     body = parse_body(EmbeddingRequest)
     svc = services()
-    runner = (svc.pool.get(body.model, EMBED_TEXT) if body.model
-              else svc.pool.default_for(EMBED_TEXT))
+    runner = (
+        svc.pool.get(body.model, EMBED_TEXT) if body.model else svc.pool.default_for(EMBED_TEXT)
+    )
     if body.dimensions is not None:
         raise InvalidRequest(
             f"model {runner.model.id!r} does not support 'dimensions'; omit it to get all "
-            f"{runner.model.describe().get('dimensions')} dimensions", param="dimensions")
+            f"{runner.model.describe().get('dimensions')} dimensions",
+            param="dimensions",
+        )
     texts = _texts(body.input, svc.config.limits.max_inputs)
-    payloads = [_preprocess(runner.model, text, _param(body.input, index))
-                for index, text in enumerate(texts)]
+    payloads = [
+        _preprocess(runner.model, text, _param(body.input, index))
+        for index, text in enumerate(texts)
+    ]
     vectors = runner.infer(payloads, svc.config.limits.request_timeout_s, g.get("request_id"))
     tokens = sum(runner.model.count_tokens(p) for p in payloads)
-    return jsonify({
-        "object": "list",
-        "data": [{"object": "embedding", "index": i, "embedding": _encode(v, body.encoding_format)}
-                 for i, v in enumerate(vectors)],
-        "model": runner.model.id,
-        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
-    })
+    return jsonify(
+        {
+            "object": "list",
+            "data": [
+                {"object": "embedding", "index": i, "embedding": _encode(v, body.encoding_format)}
+                for i, v in enumerate(vectors)
+            ],
+            "model": runner.model.id,
+            "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+        }
+    )
 
 
 def _texts(value: str | list[Any], max_inputs: int) -> list[str]:
@@ -50,16 +64,23 @@ def _texts(value: str | list[Any], max_inputs: int) -> list[str]:
     if not texts:
         raise InvalidRequest("input must not be an empty list", param="input")
     if not all(isinstance(t, str) for t in texts):
-        raise InvalidRequest("token arrays are not supported; send the text itself",
-                             param="input", code="unsupported_input")
+        raise InvalidRequest(
+            "token arrays are not supported; send the text itself",
+            param="input",
+            code="unsupported_input",
+        )
     if len(texts) > max_inputs:
         raise InvalidRequest(
             f"input has {len(texts)} items; the limit is {max_inputs} (limits.max_inputs). "
-            "Split the call.", param="input", code="too_many_inputs")
+            "Split the call.",
+            param="input",
+            code="too_many_inputs",
+        )
     for index, text in enumerate(texts):
         if not text.strip():
-            raise InvalidRequest("input must not be empty or whitespace only",
-                                 param=_param(value, index))
+            raise InvalidRequest(
+                "input must not be empty or whitespace only", param=_param(value, index)
+            )
     return texts
 
 

@@ -21,14 +21,17 @@ def healthz() -> Any:
 
 
 @bp.get("/readyz")
-@operation("Readiness: every model loaded, warm, last batch fine", tags=["operations"],
-           response=Readiness, errors=(503,))
+@operation(
+    "Readiness: every model loaded, warm, last batch fine",
+    tags=["operations"],
+    response=Readiness,
+    errors=(503,),
+)
 def readyz() -> Any:
     """200 only when every configured model is loaded and warm and its last batch did not
     fail on every item; otherwise 503 with each model's state."""
     pool = services().pool
-    body = {"ready": pool.ready(),
-            "models": {i: r.status() for i, r in pool.runners.items()}}
+    body = {"ready": pool.ready(), "models": {i: r.status() for i, r in pool.runners.items()}}
     return jsonify(body), 200 if body["ready"] else 503
 
 

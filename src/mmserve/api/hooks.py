@@ -24,7 +24,9 @@ def _begin() -> None:
         # Refused from the header, before a byte of the body is read.
         raise PayloadTooLarge(
             f"request body is {request.content_length} bytes; the limit is {limit} "
-            "(limits.max_body_bytes)", code="body_too_large")
+            "(limits.max_body_bytes)",
+            code="body_too_large",
+        )
 
 
 def _finish(response: Response) -> Response:

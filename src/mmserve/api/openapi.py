@@ -18,21 +18,38 @@ bp = Blueprint("openapi", __name__, template_folder="templates")
 
 F = TypeVar("F", bound=Callable[..., Any])
 REF = "#/components/schemas/{model}"
-ERROR_STATUSES = {400: "Invalid request", 404: "Not found", 413: "Over a limit",
-                  422: "Wrong field type", 429: "Overloaded; see Retry-After",
-                  500: "Internal error (opaque, with a request id)",
-                  503: "Model not ready", 504: "Timed out"}
+ERROR_STATUSES = {
+    400: "Invalid request",
+    404: "Not found",
+    413: "Over a limit",
+    422: "Wrong field type",
+    429: "Overloaded; see Retry-After",
+    500: "Internal error (opaque, with a request id)",
+    503: "Model not ready",
+    504: "Timed out",
+}
 
 
-def operation(summary: str, *, tags: list[str], request: type[BaseModel] | None = None,
-              response: type[BaseModel] | None = None, content_type: str = "application/json",
-              errors: tuple[int, ...] = ()) -> Callable[[F], F]:
+def operation(
+    summary: str,
+    *,
+    tags: list[str],
+    request: type[BaseModel] | None = None,
+    response: type[BaseModel] | None = None,
+    content_type: str = "application/json",
+    errors: tuple[int, ...] = (),
+) -> Callable[[F], F]:
     """Declare what a route takes and returns, for the OpenAPI document."""
 
     def decorator(view: F) -> F:
         view.__openapi__ = {  # type: ignore[attr-defined]
-            "summary": summary, "tags": tags, "request": request, "response": response,
-            "content_type": content_type, "errors": errors, "doc": (view.__doc__ or "").strip(),
+            "summary": summary,
+            "tags": tags,
+            "request": request,
+            "response": response,
+            "content_type": content_type,
+            "errors": errors,
+            "doc": (view.__doc__ or "").strip(),
         }
         return view
 
@@ -58,8 +75,11 @@ def build_document(app: Flask) -> dict[str, Any]:
         paths.setdefault(path, {})[method] = _operation(path, declared, refs)
     return {
         "openapi": "3.1.0",
-        "info": {"title": "mmserve", "version": __version__,
-                 "description": "Multimodal models behind one HTTP API."},
+        "info": {
+            "title": "mmserve",
+            "version": __version__,
+            "description": "Multimodal models behind one HTTP API.",
+        },
         "paths": paths,
         "components": {"schemas": defs.get("$defs", {})},
     }
@@ -80,15 +100,23 @@ def _operation(path: str, declared: dict[str, Any], refs: dict[Any, Any]) -> dic
             "description": ERROR_STATUSES[status],
             "content": {"application/json": {"schema": ref(ErrorResponse)}},
         }
-    op: dict[str, Any] = {"summary": declared["summary"], "tags": declared["tags"],
-                          "description": declared["doc"], "responses": responses}
+    op: dict[str, Any] = {
+        "summary": declared["summary"],
+        "tags": declared["tags"],
+        "description": declared["doc"],
+        "responses": responses,
+    }
     params = re.findall(r"{(\w+)}", path)
     if params:
-        op["parameters"] = [{"name": p, "in": "path", "required": True,
-                             "schema": {"type": "string"}} for p in params]
+        op["parameters"] = [
+            {"name": p, "in": "path", "required": True, "schema": {"type": "string"}}
+            for p in params
+        ]
     if declared["request"]:
-        op["requestBody"] = {"required": True, "content": {
-            "application/json": {"schema": ref(declared["request"])}}}
+        op["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": ref(declared["request"])}},
+        }
     return op
 
 

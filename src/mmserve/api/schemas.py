@@ -23,17 +23,21 @@ class ErrorResponse(BaseModel):
 class EmbeddingRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    input: StrictStr | list[StrictStr] | list[StrictInt] | list[list[StrictInt]] = Field(
+    input: StrictStr | list[StrictStr | StrictInt | list[StrictInt]] = Field(
         description="A text or a list of texts. Token arrays are refused: send text.",
         examples=["a dog on the beach", ["first text", "second text"]],
     )
     model: str | None = Field(
-        None, description="Model id from GET /v1/models; default: the first embedding model",
-        examples=["minilm"])
+        None,
+        description="Model id from GET /v1/models; default: the first embedding model",
+        examples=["minilm"],
+    )
     encoding_format: Literal["float", "base64"] = Field(
-        "float", description="base64: little-endian float32 bytes, as the openai client reads")
+        "float", description="base64: little-endian float32 bytes, as the openai client reads"
+    )
     dimensions: int | None = Field(
-        None, gt=0, description="Only for models that support shortened embeddings")
+        None, gt=0, description="Only for models that support shortened embeddings"
+    )
     user: str | None = Field(None, description="Accepted for OpenAI compatibility; unused")
 
 
@@ -74,8 +78,9 @@ class ModelCard(BaseModel):
     error: str | None = None
     queue_depth: int
     batching: BatchingSettings
-    details: dict[str, Any] = Field(default_factory=dict,
-                                    description="dimensions, max_tokens and other model facts")
+    details: dict[str, Any] = Field(
+        default_factory=dict, description="dimensions, max_tokens and other model facts"
+    )
 
 
 class ModelList(BaseModel):

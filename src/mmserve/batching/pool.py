@@ -16,9 +16,9 @@ class ModelPool:
     @classmethod
     def from_config(cls, config: Config, metrics: Metrics) -> ModelPool:
         """Build every configured model (not loaded yet): a bad source fails here, at start."""
-        return cls({
-            m.id: ModelRunner(create_model(m.id, m.source), m, metrics) for m in config.models
-        })
+        return cls(
+            {m.id: ModelRunner(create_model(m.id, m.source), m, metrics) for m in config.models}
+        )
 
     def start(self, wait: bool = False) -> None:
         for runner in self.runners.values():
@@ -34,7 +34,8 @@ class ModelPool:
             raise NotFound(
                 f"model {model_id!r} is not served here; served: {', '.join(self.runners)}. "
                 "GET /v1/models lists them",
-                param="model", code="model_not_found",
+                param="model",
+                code="model_not_found",
             )
         if capability and capability not in runner.model.capabilities:
             able = self.with_capability(capability)

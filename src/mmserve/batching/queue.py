@@ -24,6 +24,7 @@ class BatchQueue(Generic[T]):
         self.maxsize = maxsize
         self._items: deque[T] = deque()
         self._not_empty = threading.Condition(threading.Lock())
+        self._closed = False
 
     def put_many(self, items: Sequence[T]) -> None:
         with self._not_empty:
@@ -40,11 +41,19 @@ class BatchQueue(Generic[T]):
                 return self._items.popleft()
             end = None if timeout is None else time.monotonic() + timeout
             while not self._items:
+                if self._closed:
+                    raise queue.Empty
                 remaining = None if end is None else end - time.monotonic()
                 if remaining is not None and remaining <= 0:
                     raise queue.Empty
                 self._not_empty.wait(remaining)
             return self._items.popleft()
+
+    def close(self) -> None:
+        """Wake every blocked getter: from now on an empty queue raises queue.Empty at once."""
+        with self._not_empty:
+            self._closed = True
+            self._not_empty.notify_all()
 
     def qsize(self) -> int:
         return len(self._items)

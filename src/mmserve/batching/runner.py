@@ -74,6 +74,7 @@ class ModelRunner:
 
     def stop(self) -> None:
         self._stopping.set()
+        self.queue.close()
         for thread in self._threads:
             thread.join(timeout=5)
 
@@ -99,8 +100,9 @@ class ModelRunner:
 
     # --- request side ------------------------------------------------------------------
 
-    def infer(self, payloads: Sequence[Any], timeout_s: float,
-              request_id: str | None = None) -> list[Any]:
+    def infer(
+        self, payloads: Sequence[Any], timeout_s: float, request_id: str | None = None
+    ) -> list[Any]:
         """Run preprocessed payloads through the batcher; return postprocessed outputs."""
         try:
             futures = self.submit(payloads, timeout_s, request_id)
@@ -111,11 +113,13 @@ class ModelRunner:
         self.metrics.count_request(self.model.id, "ok")
         return [self.model.postprocess(output) for output in outputs]
 
-    def submit(self, payloads: Sequence[Any], timeout_s: float,
-               request_id: str | None = None) -> list[Future[Any]]:
+    def submit(
+        self, payloads: Sequence[Any], timeout_s: float, request_id: str | None = None
+    ) -> list[Future[Any]]:
         if self.state in (ModelState.LOADING, ModelState.FAILED):
-            raise ModelNotReady(f"model {self.model.id!r} is {self.state.value}; "
-                                "see GET /readyz for its status")
+            raise ModelNotReady(
+                f"model {self.model.id!r} is {self.state.value}; see GET /readyz for its status"
+            )
         deadline = time.monotonic() + timeout_s
         items = [WorkItem(payload, deadline, request_id) for payload in payloads]
         try:
@@ -166,7 +170,9 @@ class ModelRunner:
         started = time.monotonic()
         succeeded = self._forward(live)
         self.metrics.observe_batch(
-            self.model.id, len(live), time.monotonic() - started,
+            self.model.id,
+            len(live),
+            time.monotonic() - started,
             [started - item.enqueued_at for item in live],
         )
         if self.state in (ModelState.READY, ModelState.DEGRADED):
@@ -181,12 +187,20 @@ class ModelRunner:
                 raise RuntimeError(f"forward returned {len(outputs)} outputs for {len(items)}")
         except Exception as e:
             if len(items) > 1:
-                log.warning("batch of %d failed on model %s (%s); retrying item by item",
-                            len(items), self.model.id, e)
+                log.warning(
+                    "batch of %d failed on model %s (%s); retrying item by item",
+                    len(items),
+                    self.model.id,
+                    e,
+                )
                 return any([self._forward([item]) for item in items])
             item = items[0]
-            log.error("model %s failed on an input of request %s", self.model.id,
-                      item.request_id, exc_info=e)
+            log.error(
+                "model %s failed on an input of request %s",
+                self.model.id,
+                item.request_id,
+                exc_info=e,
+            )
             item.future.set_exception(ModelFailed(f"model {self.model.id} raised {e!r}"))
             return False
         for item, output in zip(items, outputs, strict=True):

@@ -18,8 +18,15 @@ from mmserve.models.registry import register
 
 
 class FakeEmbedder(TextEmbedder):
-    def __init__(self, model_id: str, *, dim: int = 8, delay_ms: float = 0.0,
-                 max_tokens: int = 512, fail_load: bool = False):
+    def __init__(
+        self,
+        model_id: str,
+        *,
+        dim: int = 8,
+        delay_ms: float = 0.0,
+        max_tokens: int = 512,
+        fail_load: bool = False,
+    ):
         super().__init__(model_id)
         self.dimensions = dim
         self.delay_s = delay_ms / 1000

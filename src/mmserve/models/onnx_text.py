@@ -134,9 +134,11 @@ def local_onnx(model_id: str, directory: str) -> OnnxTextEmbedder:
 
 def _max_tokens(root: Path) -> int:
     """The sequence limit the directory declares, as sentence-transformers reads it."""
-    for name, key in (("sentence_bert_config.json", "max_seq_length"),
-                      ("tokenizer_config.json", "model_max_length"),
-                      ("config.json", "max_position_embeddings")):
+    for name, key in (
+        ("sentence_bert_config.json", "max_seq_length"),
+        ("tokenizer_config.json", "model_max_length"),
+        ("config.json", "max_position_embeddings"),
+    ):
         value = _json(root / name).get(key)
         if isinstance(value, int) and 0 < value <= 1_000_000:
             return value
