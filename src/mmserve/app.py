@@ -9,6 +9,7 @@ from flask import Flask
 from mmserve import api, errors
 from mmserve.api.common import Services
 from mmserve.batching.pool import ModelPool
+from mmserve.cli import models_command
 from mmserve.config import Config, load_config
 from mmserve.metrics import Metrics
 
@@ -20,6 +21,7 @@ def create_app(config: Config | None = None, *, wait_for_models: bool = False) -
     tests and scripts use it; the server answers /readyz 503 while models load instead.
     """
     config = config or load_config()
+    config.data_dir.mkdir(parents=True, exist_ok=True)
     app = Flask("mmserve")
     app.config["MAX_CONTENT_LENGTH"] = config.limits.max_body_bytes
     app.config["MMSERVE_STARTED_AT"] = int(time.time())
@@ -29,5 +31,6 @@ def create_app(config: Config | None = None, *, wait_for_models: bool = False) -
     app.extensions["mmserve"] = Services(config=config, pool=pool, metrics=metrics)
     errors.init_app(app)
     api.init_app(app)
+    app.cli.add_command(models_command)  # `flask --app mmserve.app models` works too
     pool.start(wait=wait_for_models)
     return app
