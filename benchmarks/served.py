@@ -1,0 +1,215 @@
+"""A server started in a subprocess, and wrk loading it from another process.
+
+wrk runs one thread (`-t1`) with keep-alive connections, one per unit of concurrency, and
+builds a new body for every request (`wrk_embeddings.lua`). The CPU that wrk and the
+server process tree use during each run is recorded too: on a small machine the load
+generator competes with the server for the same cores.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import cpu
+from workload import MODEL_ID, WORDS, WORDS_PER_SENTENCE
+
+WRK_SCRIPT = Path(__file__).with_name("wrk_embeddings.lua")
+WRK_TIMEOUT = "10s"  # a request slower than this counts as an error
+READY_TIMEOUT_S = 180.0  # model load and warm-up
+READY_POLL_S = 0.25
+STOP_TIMEOUT_S = 30.0  # gunicorn's graceful_timeout
+BATCH_METRIC = "mmserve_batch_size"  # histogram of items per forward pass
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    concurrency: int
+    requests_per_s: float
+    p50_ms: float
+    p99_ms: float
+    errors: int  # socket errors, timeouts and non-2xx answers
+    server_cpu: float  # cores the server's processes used (CPU seconds per second)
+    wrk_cpu: float  # cores wrk used
+    other_cpu: float  # cores used by anything else on the machine: should be ~0
+    mean_batch: float | None  # items per forward pass, from mmserve's /metrics; None: no metrics
+
+
+def require_wrk() -> str:
+    found = shutil.which("wrk")
+    if found is None:
+        sys.exit(
+            "bench: wrk is not installed; install it with `apt-get install wrk` "
+            "(Debian/Ubuntu) or `brew install wrk` (macOS), then run again"
+        )
+    return found
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+class Server:
+    """`with Server(name, command_without_port) as server:` starts the command with
+    `--port <free port>`, waits for GET /readyz == 200, and stops it on exit."""
+
+    def __init__(self, name: str, command: list[str]):
+        self.name = name
+        self.port = free_port()
+        self.command = [*command, "--port", str(self.port)]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._log: IO[bytes] = tempfile.TemporaryFile()
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> Server:
+        self._process = subprocess.Popen(self.command, stdout=self._log, stderr=self._log)
+        try:
+            self._wait_ready()
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        if self._process is None:
+            return
+        self._process.terminate()
+        try:
+            self._process.wait(STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()
+        self._process = None
+        self._log.close()
+
+    def _wait_ready(self) -> None:
+        assert self._process is not None
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                raise RuntimeError(
+                    f"{self.name} exited with {self._process.returncode}:\n" + self.log_tail()
+                )
+            if _status(self.url + "/readyz") == 200:
+                return
+            time.sleep(READY_POLL_S)
+        raise RuntimeError(
+            f"{self.name} not ready after {READY_TIMEOUT_S:.0f} s:\n" + self.log_tail()
+        )
+
+    def log_tail(self, chars: int = 3000) -> str:
+        self._log.seek(0)
+        return self._log.read().decode(errors="replace")[-chars:]
+
+    @property
+    def pid(self) -> int:
+        assert self._process is not None, "the server is not running"
+        return self._process.pid
+
+    def batch_totals(self) -> tuple[float, float] | None:
+        """(items, forward passes) so far, from mmserve's batch-size histogram in /metrics."""
+        try:
+            with urllib.request.urlopen(self.url + "/metrics", timeout=5) as response:
+                text = response.read().decode()
+        except urllib.error.HTTPError:
+            return None  # the naive app has no metrics
+        totals = {}
+        for line in text.splitlines():
+            name, _, value = line.partition(" ")
+            if name.startswith(BATCH_METRIC):
+                totals[name.removeprefix(BATCH_METRIC).split("{")[0]] = float(value)
+        if "_sum" not in totals or "_count" not in totals:
+            return None
+        return totals["_sum"], totals["_count"]
+
+    def check_embedding(self) -> None:
+        """One request, answered 200 with a vector: the load figures mean something."""
+        body = json.dumps({"input": "a check sentence", "model": MODEL_ID}).encode()
+        request = urllib.request.Request(
+            self.url + "/v1/embeddings", body, {"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            vector = json.load(response)["data"][0]["embedding"]
+        if not vector:
+            raise RuntimeError(f"{self.name} answered an empty embedding")
+
+
+def measure(
+    server: Server, concurrency: int, duration_s: float, warmup_s: float, run_id: str
+) -> LoadResult:
+    """Warm up at `concurrency`, then load the server for `duration_s` and read wrk's figures."""
+    _run_wrk(server.url, concurrency, warmup_s, run_id + "w")
+    batches_before, before = server.batch_totals(), cpu.read(server.pid)
+    result = _run_wrk(server.url, concurrency, duration_s, run_id)
+    cores = cpu.read(server.pid).cores_since(before)
+    batches_after = server.batch_totals()
+    seconds = result["duration_us"] / 1e6
+    return LoadResult(
+        concurrency=concurrency,
+        requests_per_s=result["requests"] / seconds,
+        p50_ms=result["p50_us"] / 1000,
+        p99_ms=result["p99_us"] / 1000,
+        errors=result["socket_errors"] + result["non_2xx"],
+        server_cpu=cores["watched"],
+        wrk_cpu=cores["waited"],
+        other_cpu=cores["other"],
+        mean_batch=_mean_batch(batches_before, batches_after),
+    )
+
+
+def _run_wrk(url: str, concurrency: int, duration_s: float, run_id: str) -> dict[str, Any]:
+    command = [
+        require_wrk(),
+        "-t1",
+        f"-c{concurrency}",
+        f"-d{duration_s:g}s",
+        f"--timeout={WRK_TIMEOUT}",
+        "-s",
+        str(WRK_SCRIPT),
+        url,
+        "--",
+        run_id,
+        MODEL_ID,
+        str(WORDS_PER_SENTENCE),
+        *WORDS,
+    ]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    for line in done.stdout.splitlines():
+        if line.startswith("WRK_RESULT "):
+            parsed: dict[str, Any] = json.loads(line.removeprefix("WRK_RESULT "))
+            return parsed
+    raise RuntimeError(
+        f"wrk printed no result (exit {done.returncode}):\n{done.stdout}\n{done.stderr}"
+    )
+
+
+def _mean_batch(
+    before: tuple[float, float] | None, after: tuple[float, float] | None
+) -> float | None:
+    if before is None or after is None or after[1] == before[1]:
+        return None
+    return (after[0] - before[0]) / (after[1] - before[1])
+
+
+def _status(url: str) -> int | None:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            status: int = response.status
+            return status
+    except urllib.error.HTTPError as e:
+        return e.code
+    except OSError:
+        return None  # not listening yet

@@ -1,0 +1,37 @@
+-- wrk script: POST /v1/embeddings with a new short sentence in every request.
+--
+-- Arguments after `--`: run id, model id, words per sentence, then the words to draw from
+-- (benchmarks/workload.py passes them, so both sides build the same sentences).
+-- done() prints one line, "WRK_RESULT {json}", that bench_embeddings.py reads.
+
+local run_id, model, words_per_sentence
+local words = {}
+local counter = 0
+
+function init(args)
+  run_id, model, words_per_sentence = args[1], args[2], tonumber(args[3])
+  for i = 4, #args do
+    words[#words + 1] = args[i]
+  end
+  math.randomseed(os.time())
+end
+
+function request()
+  counter = counter + 1
+  local picked = {}
+  for i = 1, words_per_sentence do
+    picked[i] = words[math.random(#words)]
+  end
+  local text = "item " .. run_id .. "-" .. counter .. " " .. table.concat(picked, " ")
+  local body = '{"input": "' .. text .. '", "model": "' .. model .. '"}'
+  return wrk.format("POST", "/v1/embeddings", { ["Content-Type"] = "application/json" }, body)
+end
+
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    'WRK_RESULT {"requests": %d, "duration_us": %d, "p50_us": %d, "p99_us": %d, '
+      .. '"socket_errors": %d, "non_2xx": %d}\n',
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
+    e.connect + e.read + e.write + e.timeout, e.status))
+end
