@@ -13,8 +13,16 @@ import numpy as np
 
 from mmserve.errors import PayloadTooLarge
 
-# Capability names a model declares and a route asks for.
-EMBED_TEXT = "embed_text"
+# Capability names a model declares and a route asks for. What `preprocess` takes for each:
+# a str for text, a PIL.Image.Image (RGB) for images, a Waveform for audio.
+EMBED_TEXT = "embed_text"  # -> (dim,) float32, L2-normalised
+EMBED_IMAGE = "embed_image"  # -> (dim,) float32, L2-normalised
+EMBED_AUDIO = "embed_audio"  # -> (dim,) float32, L2-normalised
+CLASSIFY_IMAGE = "classify_image"  # -> (classes,) probabilities; the model has class_names
+CLASSIFY_AUDIO = "classify_audio"  # -> (frames, classes) probabilities over time
+CAPTION_IMAGE = "caption_image"  # -> a caption made by a captioning model
+OCR = "ocr"  # -> text lines with boxes and confidences
+TRANSCRIBE = "transcribe"  # -> segments of recognised speech
 
 
 class Model(ABC):
@@ -48,6 +56,18 @@ class Model(ABC):
     def describe(self) -> dict[str, Any]:
         """Facts for /v1/models (dimensions, token limits...)."""
         return {}
+
+
+@dataclass(frozen=True)
+class Waveform:
+    """Decoded audio as models take it: mono float32 in [-1, 1] at `sample_rate`."""
+
+    samples: np.ndarray  # (samples,) float32
+    sample_rate: int = 16_000
+
+    @property
+    def seconds(self) -> float:
+        return len(self.samples) / self.sample_rate
 
 
 @dataclass(frozen=True)
