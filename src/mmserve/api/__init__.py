@@ -2,10 +2,11 @@
 
 from flask import Flask
 
-from mmserve.api import embeddings, health, hooks, models, openapi
+from mmserve.api import collections, embeddings, health, hooks, models, openapi
 
 
 def init_app(app: Flask) -> None:
     hooks.init_app(app)
-    for module in (health, models, embeddings, openapi):
+    collections.init_app(app)
+    for module in (health, models, embeddings, collections, openapi):
         app.register_blueprint(module.bp)

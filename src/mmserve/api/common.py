@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from flask import current_app, request
 from pydantic import BaseModel, ValidationError
@@ -24,6 +24,8 @@ class Services:
     config: Config
     pool: ModelPool
     metrics: Metrics
+    store: Any = None  # mmserve.store.SearchStore, set by api.collections.init_app
+    jobs: Any = None  # mmserve.jobs.JobRunner, set by api.jobs.init_app
 
 
 def services() -> Services:
