@@ -2,11 +2,12 @@
 
 from flask import Flask
 
-from mmserve.api import collections, embeddings, health, hooks, models, openapi
+from mmserve.api import collections, embeddings, health, hooks, jobs, models, openapi
 
 
 def init_app(app: Flask) -> None:
     hooks.init_app(app)
     collections.init_app(app)
-    for module in (health, models, embeddings, collections, openapi):
+    jobs.init_app(app)
+    for module in (health, models, embeddings, collections, jobs, openapi):
         app.register_blueprint(module.bp)

@@ -1,0 +1,135 @@
+"""The job runner: one background thread per app that runs queued jobs, one at a time.
+
+Jobs are records in the store (store/jobs.py), so they outlive the process: on start the
+runner resumes every "interrupted" job (its process stopped or died while running it),
+then takes "queued" jobs oldest first. POST /v1/jobs wakes it; otherwise it polls, so jobs
+queued by another process (the CLI, a second server) are found too.
+
+Stopping (server shutdown) is cooperative like cancellation: the running job stops at its
+next `ctx.progress()`/`ctx.check()` and is left "interrupted", to resume on the next start.
+One runner per data directory: two processes running jobs from one store could both
+claim a queued job (the store's state check is not a compare-and-swap).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from mmserve.errors import ClientError
+from mmserve.jobs.registry import get_job_type, parse_params
+from mmserve.store import Job, SearchStore
+
+log = logging.getLogger("mmserve.jobs")
+POLL_S = 2.0  # how often an idle runner looks for jobs queued by another process
+STOP_TIMEOUT_S = 30.0
+
+
+class JobStopped(Exception):
+    """Raised at a job's checkpoint when it was cancelled or the runner is stopping."""
+
+
+@dataclass
+class JobContext:
+    job: Job
+    store: SearchStore
+    pool: Any  # mmserve.batching.pool.ModelPool, or None where no models are served
+    config: Any  # mmserve.config.Config
+    resumed: bool = False
+    stopping: threading.Event = field(default_factory=threading.Event)
+
+    def check(self) -> None:
+        """Raise JobStopped if the job was cancelled or the runner is stopping."""
+        if self.stopping.is_set():
+            raise JobStopped("runner stopping")
+        if self.store.jobs.get(self.job.id).cancel_requested:
+            raise JobStopped("cancelled")
+
+    def progress(self, done: int, total: int | None = None) -> None:
+        """Save progress (durably), then check for cancellation."""
+        self.job = self.store.jobs.update(self.job.id, done=done, total=total)
+        self.check()
+
+
+class JobRunner:
+    def __init__(self, store: SearchStore, pool: Any, config: Any, *, poll_s: float = POLL_S):
+        self.store = store
+        self.pool = pool
+        self.config = config
+        self.poll_s = poll_s
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name="mmserve-jobs", daemon=True)
+        self._thread.start()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def stop(self, timeout_s: float = STOP_TIMEOUT_S) -> None:
+        """Stop after the running job's next checkpoint (it becomes "interrupted")."""
+        self._stopping.set()
+        self._wake.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout_s)
+
+    def run_pending(self) -> int:
+        """Run every interrupted, then every queued job, now, in this thread (the loop's
+        body; also what the CLI calls). Returns how many ran."""
+        ran = 0
+        while not self._stopping.is_set():
+            job = self._next()
+            if job is None:
+                return ran
+            self.run(job)
+            ran += 1
+        return ran
+
+    def run(self, job: Job) -> Job:
+        resumed = job.state == "interrupted"
+        try:
+            kind = get_job_type(job.type)
+            params = parse_params(kind, job.params)
+        except ClientError as e:
+            return self.store.jobs.update(job.id, state="failed", error=e.message)
+        job = self.store.jobs.update(job.id, state="running", error=None)
+        ctx = JobContext(job, self.store, self.pool, self.config, resumed, self._stopping)
+        log.info("job %s (%s) %s", job.id, job.type, "resumed" if resumed else "started")
+        try:
+            result = kind.run(ctx, params)
+        except JobStopped:
+            state = "interrupted" if self._stopping.is_set() else "cancelled"
+            return self.store.jobs.update(job.id, state=state)
+        except ClientError as e:
+            return self.store.jobs.update(job.id, state="failed", error=e.message)
+        except Exception:
+            log.exception("job %s (%s) failed", job.id, job.type)
+            return self.store.jobs.update(
+                job.id, state="failed", error="internal error; the server log has the traceback"
+            )
+        return self.store.jobs.update(job.id, state="succeeded", result=result)
+
+    def _next(self) -> Job | None:
+        interrupted = self.store.jobs.list(state="interrupted", limit=1)
+        if interrupted:
+            return interrupted[0]
+        queued = self.store.jobs.list(state="queued", limit=10_000)  # newest first
+        return queued[-1] if queued else None
+
+    def _models_loading(self) -> bool:
+        runners = getattr(self.pool, "runners", {})
+        return any(r.state == "loading" for r in runners.values())
+
+    def _loop(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                if not self._models_loading():  # else every file would fail with a 503
+                    self.run_pending()
+            except Exception:  # a store error must not end the thread for good
+                log.exception("job runner: looking for jobs failed; retrying")
+            self._wake.wait(self.poll_s)
+            self._wake.clear()
