@@ -61,6 +61,16 @@ def models_command() -> None:
         click.echo(f"{name:<10} {description}")
 
 
+def _add_search_commands() -> None:
+    from mmserve.cli_search import index_command, search_command
+
+    main.add_command(index_command)
+    main.add_command(search_command)
+
+
+_add_search_commands()
+
+
 def _load(config_path: Path | None, overrides: dict[str, Any]) -> Any:
     try:
         return load_config(config_path, overrides=overrides)

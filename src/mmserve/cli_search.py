@@ -1,0 +1,217 @@
+"""`mmserve index` and `mmserve search`: the search store from the terminal, in-process.
+
+They load models the way the server does (ModelPool.from_config -> registry.create_model)
+and embed through the same function and embedding cache (api/store_embed.py), so an item
+indexed here and one added over HTTP are alike. They open the store directly: it is safe
+to use while a server runs on the same data directory (SQLite arbitrates the writes).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from mmserve.config import Config, ModelConfig, load_config, replace
+from mmserve.errors import ConfigError, MMServeError
+
+CONFIG_OPTION = click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="TOML configuration file (also MMSERVE_CONFIG).",
+)
+DATA_DIR_OPTION = click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where state is kept (also MMSERVE_DATA_DIR).",
+)
+
+
+@click.command("index")
+@click.argument("path", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--collection", "-c", required=True, help="Collection to index into.")
+@click.option("--model", "-m", help="Model for a new collection (default: the first served).")
+@click.option("--batch", type=click.IntRange(1, 1024), default=16, help="Files per commit.")
+@CONFIG_OPTION
+@DATA_DIR_OPTION
+def index_command(
+    path: Path,
+    collection: str,
+    model: str | None,
+    batch: int,
+    config_path: Path | None,
+    data_dir: Path | None,
+) -> None:
+    """Index the text, image and audio files under PATH into a collection.
+
+    Resumes where an earlier run stopped and skips files already indexed (same size and
+    mtime); files that cannot be read or embedded are listed with the reason, and the run
+    goes on. Run it again to retry them.
+    """
+    from tqdm import tqdm
+
+    from mmserve.jobs.folder import FolderIndexer, FolderReport
+    from mmserve.jobs.index import ensure_collection, media_policy
+
+    config = _config(config_path, data_dir)
+    with _Session(config, _model_for(config, collection, model)) as session:
+        try:
+            ensure_collection(session.store, session.pool, collection, model)
+        except MMServeError as e:
+            raise click.ClickException(e.message) from None
+        indexer = FolderIndexer(
+            session.store,
+            session.pool,
+            collection,
+            path.resolve(),
+            policy=media_policy(config),
+            timeout_s=config.limits.request_timeout_s,
+            batch_files=batch,
+        )
+        files = indexer.files()
+        shown: set[str] = set()
+        with tqdm(total=len(files), unit="file", desc=collection) as bar:
+
+            def progress(report: FolderReport) -> None:
+                for rel, why in (report.failed | report.unsupported).items():
+                    if rel not in shown:
+                        shown.add(rel)
+                        bar.write(
+                            f"{'failed' if rel in report.failed else 'skipped'}: {rel}: {why}"
+                        )
+                bar.update(report.done - bar.n)
+                bar.set_postfix(new=report.indexed, unchanged=report.unchanged)
+
+            report = indexer.run(progress)
+    click.echo(
+        f"{collection}: {report.indexed} indexed, {report.unchanged} already indexed, "
+        f"{len(report.failed)} failed, {len(report.unsupported)} unsupported "
+        f"({report.total} files)"
+    )
+
+
+@click.command("search")
+@click.argument("collection")
+@click.argument("query")
+@click.option("--top-k", "-k", type=click.IntRange(1, 1000), default=10, show_default=True)
+@click.option(
+    "--filter", "filter_json", help='Metadata filter as JSON: \'{"year": {"gte": 2020}}\''
+)
+@click.option("--id", "by_id", is_flag=True, help="QUERY is an item id: find items like it.")
+@CONFIG_OPTION
+@DATA_DIR_OPTION
+def search_command(
+    collection: str,
+    query: str,
+    top_k: int,
+    filter_json: str | None,
+    by_id: bool,
+    config_path: Path | None,
+    data_dir: Path | None,
+) -> None:
+    """Search COLLECTION for QUERY (a text) and print the hits as a table."""
+    from mmserve.api.store_embed import embed_pieces, text_piece
+
+    try:
+        where = json.loads(filter_json) if filter_json else None
+    except json.JSONDecodeError as e:
+        raise click.BadParameter(f"not JSON: {e}", param_hint="--filter") from None
+    config = _config(config_path, data_dir)
+    model = None if by_id else _model_for(config, collection, None)
+    with _Session(config, model) as session:
+        try:
+            if by_id:
+                hits = session.store.search_by_item(collection, query, top_k=top_k, filter=where)
+            else:
+                found = session.store.get_collection(collection)
+                piece = text_piece(query, "query")
+                vector = embed_pieces(
+                    session.pool,
+                    session.store,
+                    found.model,
+                    [piece],
+                    timeout_s=config.limits.request_timeout_s,
+                )[0]
+                hits = session.store.search(collection, vector, top_k=top_k, filter=where)
+        except MMServeError as e:
+            raise click.ClickException(e.message) from None
+    _print_hits(hits)
+
+
+def _print_hits(hits: list[Any]) -> None:
+    if not hits:
+        click.echo("no hits")
+        return
+    rows = [
+        (str(rank), f"{h.score:.4f}", h.modality, h.id, json.dumps(h.metadata, ensure_ascii=False))
+        for rank, h in enumerate(hits, 1)
+    ]
+    header = ("#", "score", "modality", "id", "metadata")
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(4)]
+    for row in [header, *rows]:
+        cells = [cell.ljust(width) for cell, width in zip(row[:4], widths, strict=True)]
+        click.echo("  ".join([*cells, _clip(row[4], 80)]).rstrip())
+
+
+def _clip(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _config(config_path: Path | None, data_dir: Path | None) -> Config:
+    try:
+        return load_config(config_path, overrides={"data_dir": data_dir})
+    except ConfigError as e:
+        raise click.ClickException(str(e)) from None
+
+
+def _model_for(config: Config, collection: str, model: str | None) -> ModelConfig | None:
+    """The one model to load: the collection's if it exists, else --model or the first
+    configured; its batching settings come from the configuration when it names it."""
+    from mmserve.api.collections import STORE_FOLDER
+    from mmserve.store import SearchStore
+
+    with SearchStore(config.data_dir / STORE_FOLDER) as store:
+        names = {c.name: c.model for c in store.list_collections()}
+    model_id = names.get(collection) or model
+    if model_id is None:
+        if not config.models:
+            raise click.ClickException("no model configured: pass --model")
+        return config.models[0]
+    return config.model(model_id) or ModelConfig(id=model_id)
+
+
+class _Session:
+    """The store and (when a model is needed) a started pool with that one model."""
+
+    def __init__(self, config: Config, model: ModelConfig | None):
+        from mmserve.api.collections import STORE_FOLDER
+        from mmserve.batching.pool import ModelPool
+        from mmserve.metrics import Metrics
+        from mmserve.store import SearchStore
+
+        self.pool = None
+        if model is not None:
+            try:
+                self.pool = ModelPool.from_config(replace(config, models=(model,)), Metrics())
+            except ConfigError as e:
+                raise click.ClickException(str(e)) from None
+        self.store = SearchStore(config.data_dir / STORE_FOLDER)
+
+    def __enter__(self) -> _Session:
+        if self.pool is not None:
+            self.pool.start(wait=True)
+            failed = [r for r in self.pool.runners.values() if r.state == "failed"]
+            if failed:
+                self.__exit__()
+                raise click.ClickException(
+                    f"model {failed[0].model.id!r} failed to load: {failed[0].status()['error']}"
+                )
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.pool is not None:
+            self.pool.stop()
+        self.store.close()
