@@ -1,0 +1,71 @@
+"""Apps with the search store and job runner, closed after each test (fixtures for the
+collection, search, jobs and CLI tests)."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+
+from mmserve.app import create_app
+from mmserve.config import Config, Limits, ModelConfig
+from mmserve.media import MediaPolicy
+
+FAKE = ModelConfig(id="fake", max_wait_ms=1)
+
+
+def with_media_root(config: Config, root: Path) -> Config:
+    policy = MediaPolicy(media_root=root)
+    if "media" in Config.__dataclass_fields__:
+        return dataclasses.replace(config, media=policy)  # type: ignore[call-arg]
+    object.__setattr__(config, "media", policy)  # before Config grew a media section
+    return config
+
+
+def close_app(app: Flask) -> None:
+    services = app.extensions["mmserve"]
+    services.jobs.stop()
+    services.pool.stop()
+    services.store.close()
+
+
+@pytest.fixture
+def make_search_app(tmp_path: Path) -> Iterator[Callable[..., Flask]]:
+    apps: list[Flask] = []
+
+    def build(
+        *models: ModelConfig,
+        data_dir: Path | None = None,
+        media_root: Path | None = None,
+        **limits: Any,
+    ) -> Flask:
+        config = Config(
+            data_dir=data_dir or tmp_path / "data",
+            models=models or (FAKE,),
+            limits=Limits(**limits),
+        )
+        if media_root is not None:
+            config = with_media_root(config, media_root)
+        app = create_app(config, wait_for_models=True)
+        app.config["TESTING"] = True
+        apps.append(app)
+        return app
+
+    yield build
+    for app in apps:
+        close_app(app)
+
+
+def wait_for_job(client: Any, job_id: str, states: tuple[str, ...], timeout_s: float = 30) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        job = client.get(f"/v1/jobs/{job_id}").get_json()
+        if job["state"] in states:
+            return job
+        time.sleep(0.02)
+    raise AssertionError(f"job {job_id} never reached {states}: {job}")
