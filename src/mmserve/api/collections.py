@@ -17,6 +17,7 @@ import dataclasses
 import weakref
 from typing import Any
 
+import numpy as np
 from flask import Blueprint, Flask, g, jsonify, request
 
 from mmserve.api.common import parse_body, services
@@ -110,7 +111,7 @@ def add_items(name: str) -> Any:
     every item is on disk and survives a crash of the server right after."""
     body = parse_body(ItemsAdd)
     svc = services()
-    collection = svc.store.get_collection(name)
+    collection = _find(name)
     limit = svc.config.limits.max_inputs
     if len(body.items) > limit:
         raise InvalidRequest(
@@ -204,7 +205,6 @@ def search(name: str) -> Any:
     existing item's id or a vector. Exact below 50,000 items, HNSW re-scored exactly above."""
     body = parse_body(SearchRequest)
     svc = services()
-    collection = svc.store.get_collection(name)
     query = body.query
     options = {"top_k": body.top_k, "filter": body.filter}
     if isinstance(query, dict) and set(query) == {"id"}:
@@ -221,7 +221,7 @@ def search(name: str) -> Any:
             vector = embed_pieces(
                 svc.pool,
                 svc.store,
-                collection.model,
+                _find(name).model,
                 [piece],
                 timeout_s=svc.config.limits.request_timeout_s,
                 request_id=g.get("request_id"),
@@ -239,6 +239,12 @@ def search(name: str) -> Any:
 
 
 # Helpers
+
+
+def _find(name: str) -> Collection:
+    """The collection without its item count (get_collection counts every row: O(n))."""
+    found: Collection = services().store.rows.find(name)
+    return found
 
 
 def _model_dim(model_id: str, dim: int | None) -> int:
@@ -288,12 +294,11 @@ def _renamed(call: Any, param: str) -> Any:
         raise
 
 
-def _number_list(value: Any, param: str) -> list[float]:
-    if not isinstance(value, list) or not all(
-        isinstance(x, int | float) and not isinstance(x, bool) for x in value
-    ):
+def _number_list(value: Any, param: str) -> np.ndarray:
+    array = np.asarray(value) if isinstance(value, list) else None
+    if array is None or array.ndim != 1 or array.dtype.kind not in "if":  # no bools, no text
         raise SchemaError(f"{param} must be a flat list of numbers", param=param)
-    return value
+    return array
 
 
 def _int_arg(name: str, default: int, low: int, high: int) -> int:

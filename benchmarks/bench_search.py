@@ -1,0 +1,173 @@
+"""Search speed: queries/s served over HTTP against SearchStore.search in-process.
+
+Measured in one run, on one machine, over one collection of `--size` (100,000) random unit
+384-d vectors with a little metadata (past the store's exact-search threshold, so both sides
+use the HNSW graph, re-scored exactly):
+
+1. In-process: `SearchStore.search(collection, vector, top_k=10)` in a loop, one thread
+   (searches of one collection are serialised by its lock, so more threads add nothing),
+   at the start and again at the end; their mean is the ceiling.
+2. Served: `mmserve serve` (fake model; vector queries need none) on the same data
+   directory, loaded by wrk (one thread, keep-alive) at concurrency 1, 4 and 16 with POST
+   /v1/collections/<name>/search {"query": {"vector": [...]}, "top_k": 10}: requests/s,
+   p50, p99, and the cores the server and wrk used.
+
+It prints a table with served / in-process ratios and writes bench-results/search.json.
+Building the graph of 100,000 vectors takes about a minute of both cores, once: the data
+directory is kept under --data-dir (default: a temporary one) and reused when given again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import cpu
+import numpy as np
+from served import Server, require_wrk
+
+from mmserve.store import SearchStore
+
+LEVELS = (1, 4, 16)
+DIM = 384
+COLLECTION = "bench"
+QUERIES = 512  # distinct query vectors, used in turn by both sides
+WRK_SCRIPT = Path(__file__).with_name("wrk_search.lua")
+RESULTS = Path("bench-results/search.json")
+
+
+def build(data_dir: Path, size: int) -> SearchStore:
+    store = SearchStore(data_dir / "search")
+    names = {c.name: c for c in store.list_collections()}
+    if COLLECTION in names and names[COLLECTION].item_count == size:
+        print(f"reusing {size:,} vectors in {data_dir}")
+    else:
+        if COLLECTION in names:
+            store.delete_collection(COLLECTION)
+        store.create_collection(COLLECTION, model="bench-vectors", dim=DIM)
+        rng = np.random.default_rng(0)
+        started = time.perf_counter()
+        for start in range(0, size, 1000):
+            vectors = rng.standard_normal((min(1000, size - start), DIM), dtype=np.float32)
+            items = [
+                {"id": f"v{start + i}", "vector": v, "metadata": {"i": start + i, "k": i % 10}}
+                for i, v in enumerate(vectors)
+            ]
+            store.upsert_items(COLLECTION, items)
+        print(f"upserted {size:,} vectors in {time.perf_counter() - started:.1f} s")
+    started = time.perf_counter()
+    status = store.index_status(COLLECTION)  # loads or builds the graph
+    store.flush()  # saved, so the server loads the file instead of building again
+    print(f"index ready in {time.perf_counter() - started:.1f} s: {status}")
+    return store
+
+
+def queries(n: int) -> np.ndarray:
+    vectors = np.random.default_rng(1).standard_normal((n, DIM), dtype=np.float32)
+    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)  # (n, DIM)
+
+
+def in_process(store: SearchStore, vectors: np.ndarray, seconds: float) -> dict[str, float]:
+    latencies = []
+    deadline = time.perf_counter() + seconds
+    i = 0
+    while time.perf_counter() < deadline:
+        started = time.perf_counter()
+        store.search(COLLECTION, vectors[i % len(vectors)], top_k=10)
+        latencies.append(time.perf_counter() - started)
+        i += 1
+    return {
+        "queries_per_s": len(latencies) / sum(latencies),
+        "p50_ms": float(np.percentile(latencies, 50) * 1000),
+        "p99_ms": float(np.percentile(latencies, 99) * 1000),
+    }
+
+
+def served(server: Server, bodies: Path, concurrency: int, seconds: float) -> dict[str, float]:
+    wrk(server.url, bodies, concurrency, 2.0)  # warm-up
+    before = cpu.read(server.pid)
+    result = wrk(server.url, bodies, concurrency, seconds)
+    cores = cpu.read(server.pid).cores_since(before)
+    duration = result["duration_us"] / 1e6
+    return {
+        "concurrency": concurrency,
+        "queries_per_s": result["requests"] / duration,
+        "p50_ms": result["p50_us"] / 1000,
+        "p99_ms": result["p99_us"] / 1000,
+        "errors": result["socket_errors"] + result["non_2xx"],
+        "server_cores": cores["watched"],
+        "wrk_cores": cores["waited"],
+        "other_cores": cores["other"],
+    }
+
+
+def wrk(url: str, bodies: Path, concurrency: int, seconds: float) -> dict[str, Any]:
+    command = [require_wrk(), "-t1", f"-c{concurrency}", f"-d{seconds:g}s", "--timeout=10s"]
+    command += ["-s", str(WRK_SCRIPT), url, "--", COLLECTION, str(bodies)]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    for line in done.stdout.splitlines():
+        if line.startswith("WRK_RESULT "):
+            parsed: dict[str, Any] = json.loads(line.removeprefix("WRK_RESULT "))
+            return parsed
+    raise RuntimeError(f"wrk printed no result (exit {done.returncode}):\n{done.stderr}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--size", type=int, default=100_000)
+    parser.add_argument("--seconds", type=float, default=10.0, help="per measurement")
+    parser.add_argument("--data-dir", type=Path, help="kept and reused (default: temporary)")
+    args = parser.parse_args()
+    require_wrk()
+    with tempfile.TemporaryDirectory() as scratch:
+        data_dir = args.data_dir or Path(scratch)
+        store = build(data_dir, args.size)
+        vectors = queries(QUERIES)
+        bodies = Path(scratch) / "bodies.jsonl"
+        bodies.write_text(
+            "".join(
+                json.dumps({"query": {"vector": v.tolist()}, "top_k": 10}) + "\n" for v in vectors
+            )
+        )
+        start = in_process(store, vectors, args.seconds)
+        command = [str(Path(sys.executable).with_name("mmserve")), "serve", "--models", "fake"]
+        command += ["--data-dir", str(data_dir), "--log-level", "warning"]
+        with Server("mmserve", command) as server:
+            levels = [served(server, bodies, c, args.seconds) for c in LEVELS]
+        end = in_process(store, vectors, args.seconds)
+        store.close()
+    ceiling = (start["queries_per_s"] + end["queries_per_s"]) / 2
+    report(args.size, start, end, ceiling, levels)
+
+
+def report(size: int, start: dict, end: dict, ceiling: float, levels: list[dict]) -> None:
+    print(f"\n{size:,} vectors, 384-d, top_k 10 (HNSW + exact re-score)")
+    print(f"in-process, 1 thread: {start['queries_per_s']:.0f} q/s at the start, "
+          f"{end['queries_per_s']:.0f} at the end (p50 {start['p50_ms']:.2f} ms)")  # fmt: skip
+    print("| concurrency | served q/s | p50 ms | p99 ms | errors | served / in-process |"
+          " server cores | wrk cores | other cores |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|")
+    for r in levels:
+        print(
+            f"| {r['concurrency']} | {r['queries_per_s']:.0f} | {r['p50_ms']:.2f} |"
+            f" {r['p99_ms']:.2f} | {r['errors']} | {r['queries_per_s'] / ceiling:.2f} |"
+            f" {r['server_cores']:.2f} | {r['wrk_cores']:.2f} | {r['other_cores']:.2f} |"
+        )
+    RESULTS.parent.mkdir(exist_ok=True)
+    RESULTS.write_text(
+        json.dumps(
+            {"size": size, "in_process": [start, end], "ceiling": ceiling, "served": levels},
+            indent=2,
+        )
+    )
+    print(f"wrote {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()
