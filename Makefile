@@ -32,6 +32,7 @@ test: install-test
 
 bench: install-test
 	$(PY) benchmarks/bench_embeddings.py
+	$(PY) benchmarks/bench_search.py
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .ruff_cache
