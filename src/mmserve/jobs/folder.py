@@ -9,7 +9,8 @@ A file that cannot be read or embedded is recorded "failed" with the reason and 
 goes on; the next run tries it again.
 
 Item ids are the file's path relative to the folder (POSIX separators), so indexing again
-replaces an item rather than duplicating it; metadata holds {"path", "name", "bytes"}.
+replaces an item rather than duplicating it; metadata holds {"path", "name", "modality",
+"bytes"} (filter on {"modality": "image"} to search the images only).
 """
 
 from __future__ import annotations
@@ -111,7 +112,13 @@ class FolderIndexer:
                 failed[rel] = _reason(e)
         vectors = self._embed(pieces, failed)
         items = [
-            ItemInput(v, pieces[rel].modality, rel, pieces[rel].content_hash, _meta(entries[rel]))
+            ItemInput(
+                v,
+                pieces[rel].modality,
+                rel,
+                pieces[rel].content_hash,
+                _meta(entries[rel], pieces[rel].modality),
+            )
             for rel, v in vectors.items()
         ]
         if items:
@@ -190,8 +197,10 @@ def _row(
     return IngestFile(entry.path, entry.size, entry.mtime, digest, status, error)
 
 
-def _meta(entry: IngestFile) -> dict[str, Any]:
-    return {"path": entry.path, "name": Path(entry.path).name, "bytes": entry.size}
+def _meta(entry: IngestFile, modality: str) -> dict[str, Any]:
+    # modality is in the metadata too, so that searches can filter on it
+    name = Path(entry.path).name
+    return {"path": entry.path, "name": name, "modality": modality, "bytes": entry.size}
 
 
 def _reason(error: Exception) -> str:
