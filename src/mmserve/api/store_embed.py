@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from mmserve.batching.pool import ModelPool
-from mmserve.errors import ClientError, InvalidRequest
+from mmserve.errors import ClientError, InvalidRequest, UnsupportedCapability
 from mmserve.models.base import EMBED_AUDIO, EMBED_IMAGE, EMBED_TEXT
 from mmserve.store import SearchStore
 
@@ -91,7 +91,11 @@ def embed_pieces(
         by_modality.setdefault(piece.modality, []).append(piece)
     fresh: dict[str, np.ndarray] = {}
     for modality, group in by_modality.items():
-        runner = pool.get(model_id, CAPABILITY[modality])
+        try:
+            runner = pool.get(model_id, CAPABILITY[modality])
+        except UnsupportedCapability as e:  # blame the first item needing what it lacks
+            e.param = group[0].param
+            raise
         payloads = [_preprocess(runner.model, p) for p in group]
         vectors = runner.infer(payloads, timeout_s, request_id)
         for piece, vector in zip(group, vectors, strict=True):
