@@ -26,6 +26,7 @@ from mmserve.api.search_schemas import (
     CollectionCreate,
     CollectionList,
     CollectionOut,
+    ItemIn,
     ItemOut,
     ItemPage,
     ItemsAdd,
@@ -33,7 +34,7 @@ from mmserve.api.search_schemas import (
     SearchRequest,
     SearchResponse,
 )
-from mmserve.api.store_embed import embed_pieces, to_piece
+from mmserve.api.store_embed import Piece, embed_pieces, to_piece
 from mmserve.errors import InvalidRequest, NotFound, SchemaError
 from mmserve.models.base import EMBED_TEXT
 from mmserve.store import Collection, Item, ItemInput, SearchStore
@@ -119,39 +120,27 @@ def add_items(name: str) -> Any:
             "Split the call.",
             param="items",
         )
-    pieces, indices = [], []
+    pieces = {}  # item index -> what to embed
     for index, item in enumerate(body.items):
-        where = f"items[{index}]"
-        has_content, has_vector = item.content is not None, item.vector is not None
-        if has_content == has_vector:
-            raise SchemaError(f"{where}: give exactly one of content or vector", param=where)
-        if has_content:
-            if item.model is not None and item.model != collection.model:
-                raise InvalidRequest(
-                    f"{where}.model is {item.model!r} but collection {name!r} embeds with "
-                    f"{collection.model!r}; omit model to use it",
-                    param=f"{where}.model",
-                    code="model_mismatch",
-                )
-            pieces.append(to_piece(item.content, f"{where}.content", svc.config))
-            indices.append(index)
+        piece = _check_item(item, f"items[{index}]", collection, svc.config)
+        if piece is not None:
+            pieces[index] = piece
     vectors = embed_pieces(
         svc.pool,
         svc.store,
         collection.model,
-        pieces,
+        list(pieces.values()),
         timeout_s=svc.config.limits.request_timeout_s,
         request_id=g.get("request_id"),
     )
-    embedded = {i: (p, v) for i, p, v in zip(indices, pieces, vectors, strict=True)}
+    embedded = dict(zip(pieces, vectors, strict=True))
     inputs = []
     for index, item in enumerate(body.items):
-        if index in embedded:
-            piece, vector = embedded[index]
-            modality, digest, model = piece.modality, piece.content_hash, collection.model
+        if index in pieces:
+            piece = pieces[index]
+            vector, modality, digest = embedded[index], piece.modality, piece.content_hash
         else:
-            vector, modality, digest, model = item.vector, "vector", None, item.model
-            _check_vector_model(collection, model, f"items[{index}].model")
+            vector, modality, digest = item.vector, "vector", None
         inputs.append(ItemInput(vector, modality, item.id, digest, item.metadata or {}))
     ids = svc.store.upsert_items(name, inputs)  # names bad fields: items[3].vector
     return jsonify(
@@ -272,14 +261,18 @@ def _model_dim(model_id: str, dim: int | None) -> int:
     return int(dim or served)
 
 
-def _check_vector_model(collection: Collection, model: str | None, param: str) -> None:
-    if model is not None and model != collection.model:
+def _check_item(item: ItemIn, where: str, collection: Collection, config: Any) -> Piece | None:
+    """What to embed for the item (None: it brings its vector), checked before any work."""
+    if (item.content is None) == (item.vector is None):
+        raise SchemaError(f"{where}: give exactly one of content or vector", param=where)
+    if item.model is not None and item.model != collection.model:
         raise InvalidRequest(
-            f"{param} is {model!r} but collection {collection.name!r} holds vectors from "
-            f"{collection.model!r}; vectors from different models are not comparable",
-            param=param,
+            f"{where}.model is {item.model!r} but collection {collection.name!r} holds vectors "
+            f"from {collection.model!r}; vectors from different models are not comparable",
+            param=f"{where}.model",
             code="model_mismatch",
         )
+    return None if item.content is None else to_piece(item.content, f"{where}.content", config)
 
 
 def _renamed(call: Any, param: str) -> Any:
