@@ -106,3 +106,40 @@ def test_acknowledged_writes_survive_sigkill(tmp_path):
         process.send_signal(signal.SIGTERM)
         process.wait(30)
     assert process.returncode == 0, log_path.read_text()[-3000:]
+
+
+def test_cli_indexes_while_the_server_serves_the_same_store(tmp_path):
+    folder = tmp_path / "files"
+    folder.mkdir()
+    for i in range(40):
+        (folder / f"{i:02}.txt").write_text(f"file {i} " + "word " * i)
+    data, log_path = tmp_path / "data", tmp_path / "server.log"
+    base, process = start_server(data, log_path)
+    try:
+        session = requests.Session()
+        created = session.post(f"{base}/v1/collections", json={"name": "f", "model": "fake"})
+        assert created.status_code == 200
+        env = {k: v for k, v in os.environ.items() if not k.startswith("MMSERVE_")}
+        cli = subprocess.Popen(
+            mmserve_command() + ["index", str(folder), "-c", "f", "--data-dir", str(data)],
+            env={**env, "MMSERVE_MODELS": "fake"},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for i in range(20):  # the server writes to the same collection meanwhile
+            item = {"id": f"http-{i}", "vector": vector(f"9-{i}")}
+            r = session.post(f"{base}/v1/collections/f/items", json={"items": [item]})
+            assert r.status_code == 200, r.text
+        output, _ = cli.communicate(timeout=60)
+        assert cli.returncode == 0, output
+        assert "f: 40 indexed" in output
+        assert session.get(f"{base}/v1/collections/f").json()["item_count"] == 60
+        hits = session.post(
+            f"{base}/v1/collections/f/search",
+            json={"query": {"id": "07.txt"}, "top_k": 100, "include_self": True},
+        ).json()["data"]
+        assert {h["id"] for h in hits} >= {f"{i:02}.txt" for i in range(40)}
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(30)
