@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import shutil
 import socket
+import wave
 
+import numpy as np
 import pytest
 from PIL import Image
 from pydantic import BaseModel
@@ -16,6 +19,7 @@ from tests.search_helpers import close_app, make_search_app, wait_for_job  # noq
 
 SLOW = ModelConfig(id="fake", source="fake:delay_ms=40", max_wait_ms=0)
 FINAL = ("succeeded", "failed", "cancelled")
+MULTI = ModelConfig(id="multi", source="test-multimodal")
 
 
 def make_folder(root, texts=5):
@@ -194,3 +198,43 @@ def test_registered_job_types_run(make_search_app, fail, state, error):  # noqa:
         assert done["result"] == {"steps": 3, "resumed": False}
     bad = client.post("/v1/jobs", json={"type": "test-steps", "params": {"steps": "many"}})
     assert bad.status_code == 422 and bad.get_json()["error"]["param"] == "params.steps"
+
+
+def test_index_job_embeds_images_and_audio_and_decodes_only_on_a_cache_miss(
+    make_search_app,  # noqa: F811
+    tmp_path,
+):
+    folder = tmp_path / "media" / "mixed"
+    folder.mkdir(parents=True)
+    Image.new("RGB", (16, 16), (255, 0, 0)).save(folder / "red.png")
+    Image.new("RGB", (16, 16), (0, 0, 255)).save(folder / "blue.jpg")
+    (folder / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 40)
+    rate, t = 16_000, np.arange(16_000) / 16_000
+    with wave.open(str(folder / "tone.wav"), "wb") as f:
+        f.setnchannels(1)
+        f.setsampwidth(2)
+        f.setframerate(rate)
+        f.writeframes((0.5 * np.sin(2 * np.pi * 440 * t) * 32767).astype("<i2").tobytes())
+    (folder / "note.txt").write_text("hello")
+    app = make_search_app(MULTI, media_root=tmp_path / "media")
+    client = app.test_client()
+    done = wait_for_job(client, start(client, "mixed", "m")["id"], FINAL)
+    assert done["result"]["indexed"] == 4, done
+    assert "corrupt.png" in done["result"]["failed"]
+    model = app.extensions["mmserve"].pool.get("multi").model
+    assert sorted(model.seen[1:]) == ["audio", "image", "image", "text"]  # after the warm-up
+    red = client.post(
+        "/v1/collections/m/search", json={"query": {"vector": [1, 0, 0, 0]}, "top_k": 1}
+    ).get_json()["data"][0]
+    assert red["id"] == "red.png" and red["modality"] == "image"
+    assert red["metadata"]["modality"] == "image"
+    loud = client.post(
+        "/v1/collections/m/search",
+        json={"query": {"vector": [0, 0, 0, 1]}, "top_k": 1, "filter": {"modality": "audio"}},
+    ).get_json()["data"][0]
+    assert loud["id"] == "tone.wav"
+    # The same files under another folder and collection: all from the embedding cache.
+    shutil.copytree(folder, tmp_path / "media" / "copy")
+    again = wait_for_job(client, start(client, "copy", "m2", model="multi")["id"], FINAL)
+    assert again["result"]["indexed"] == 4
+    assert len(model.seen) == 5
