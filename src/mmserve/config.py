@@ -16,6 +16,18 @@ TOML shape (every key optional):
     max_inputs = 2048
     request_timeout_s = 30.0
 
+    [media]                # what clients may send as images and audio (mmserve.media.MediaPolicy)
+    max_image_bytes = 20971520
+    max_image_pixels = 40000000
+    max_audio_bytes = 104857600
+    max_audio_seconds = 3600.0
+    media_root = "/srv/media"   # server-side paths clients may name; unset: refused
+    allow_urls = false
+    url_allowlist = ["images.example.com", "*.cdn.example"]
+
+    Every [media] key can also come from MMSERVE_MEDIA_<KEY> (MMSERVE_MEDIA_ALLOW_URLS=true,
+    MMSERVE_MEDIA_URL_ALLOWLIST=a.example,b.example).
+
     [[models]]
     id = "minilm"          # the name clients use
     source = "minilm"      # registry name, or scheme-prefixed: "local:/path/to/dir"
@@ -38,6 +50,7 @@ from typing import Any
 import platformdirs
 
 from mmserve.errors import ConfigError
+from mmserve.media.policy import MediaPolicy
 
 ENV_PREFIX = "MMSERVE_"
 DEFAULT_MODELS = ("minilm",)
@@ -100,6 +113,7 @@ class Config:
     data_dir: Path = Path("mmserve-data")
     log_level: str = "info"
     limits: Limits = field(default_factory=Limits)
+    media: MediaPolicy = field(default_factory=MediaPolicy)
     models: tuple[ModelConfig, ...] = field(
         default_factory=lambda: tuple(ModelConfig(id=m) for m in DEFAULT_MODELS)
     )
@@ -120,6 +134,20 @@ class Config:
 
 _SERVER_KEYS = {"host": str, "port": int, "threads": int, "data_dir": Path, "log_level": str}
 _LIMIT_KEYS = {"max_body_bytes": int, "max_inputs": int, "request_timeout_s": float}
+_MEDIA_KEYS = {
+    "max_image_bytes": int,
+    "max_image_pixels": int,
+    "max_audio_bytes": int,
+    "max_audio_seconds": float,
+    "media_root": Path,
+    "allow_urls": bool,
+    "url_allowlist": tuple,
+    "connect_timeout_s": float,
+    "read_timeout_s": float,
+    "fetch_timeout_s": float,
+    "allow_private_networks": bool,
+}
+MEDIA_ENV_PREFIX = ENV_PREFIX + "MEDIA_"
 _MODEL_KEYS = {
     "id": str,
     "source": str,
@@ -146,6 +174,7 @@ def load_config(
     raw = _read_toml(Path(path)) if path else {}
     server = _pick(raw, _SERVER_KEYS, "config file")
     limits = _pick(raw.pop("limits", {}), _LIMIT_KEYS, "[limits]")
+    media = _pick(raw.pop("media", {}), _MEDIA_KEYS, "[media]")
     model_tables = _model_tables(raw.pop("models", []))
     if raw:
         raise ConfigError(f"unknown key(s) in config file: {', '.join(sorted(raw))}")
@@ -165,10 +194,15 @@ def load_config(
                 raise ConfigError(f"unknown setting {key!r} from the {source}")
             target[key] = _coerce(types[key], value, f"{key} from the {source}")
 
+    for key, kind in _MEDIA_KEYS.items():
+        if MEDIA_ENV_PREFIX + key.upper() in env:
+            value = env[MEDIA_ENV_PREFIX + key.upper()]
+            media[key] = _coerce(kind, value, f"{MEDIA_ENV_PREFIX + key.upper()}")
+
     specs = (overrides or {}).get("models") or env.get(ENV_PREFIX + "MODELS")
     models = _select_models(specs, model_tables)
     server.setdefault("data_dir", Path(platformdirs.user_data_dir("mmserve")))
-    return Config(**server, limits=Limits(**limits), models=models)
+    return Config(**server, limits=Limits(**limits), media=MediaPolicy(**media), models=models)
 
 
 def replace(config: Config, **changes: Any) -> Config:
@@ -246,6 +280,10 @@ def _pick(raw: Any, types: dict[str, type], where: str) -> dict[str, Any]:
 
 
 def _coerce(kind: type, value: Any, where: str) -> Any:
+    if kind is bool:
+        return _coerce_bool(value, where)
+    if kind is tuple:
+        return _coerce_list(value, where)
     try:
         if kind is int and isinstance(value, float | bool):
             raise ValueError
@@ -254,6 +292,29 @@ def _coerce(kind: type, value: Any, where: str) -> Any:
         return kind(value)
     except (TypeError, ValueError):
         raise ConfigError(f"{where}: expected {kind.__name__}, got {value!r}") from None
+
+
+def _coerce_bool(value: Any, where: str) -> bool:
+    # TOML gives a real bool; the environment gives text, where bool("false") would be True.
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "1", "yes", "on"):
+        return True
+    if text in ("false", "0", "no", "off", ""):
+        return False
+    raise ConfigError(f"{where}: expected true or false, got {value!r}")
+
+
+def _coerce_list(value: Any, where: str) -> tuple[str, ...]:
+    # TOML gives an array; the environment gives comma-separated text.
+    if isinstance(value, str):
+        return tuple(v.strip() for v in value.split(",") if v.strip())
+    if isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
+        return tuple(value)
+    raise ConfigError(
+        f"{where}: expected a list of strings, e.g. ['images.example.com'], got {value!r}"
+    )
 
 
 def _check_range(where: str, name: str, value: float, low: float, high: float) -> None:
