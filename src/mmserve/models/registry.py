@@ -54,5 +54,5 @@ def _import_backends() -> None:
     # Imported here, not at package import, so `import mmserve` stays cheap and a backend's
     # optional dependency is only needed when it is used.
     from mmserve.models import fake, onnx_text  # noqa: F401
-    from mmserve.models import imagenet  # noqa: F401
+    from mmserve.models import imagenet, ocr  # noqa: F401
     from mmserve.models import hf  # noqa: F401  (torch and transformers only when used)
