@@ -23,11 +23,7 @@ FAKE = ModelConfig(id="fake", max_wait_ms=1)
 
 
 def with_media_root(config: Config, root: Path) -> Config:
-    policy = MediaPolicy(media_root=root)
-    if "media" in Config.__dataclass_fields__:
-        return dataclasses.replace(config, media=policy)  # type: ignore[call-arg]
-    object.__setattr__(config, "media", policy)  # before Config grew a media section
-    return config
+    return dataclasses.replace(config, media=MediaPolicy(media_root=root))
 
 
 def close_app(app: Flask) -> None:

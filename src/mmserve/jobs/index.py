@@ -34,8 +34,9 @@ class IndexParams(BaseModel):
 
 
 def media_policy(config: Any) -> MediaPolicy:
-    """The configured media policy (Config.media where the config has one)."""
-    return getattr(config, "media", None) or MediaPolicy()
+    """The configured media policy (the [media] table): limits, and the media root."""
+    policy: MediaPolicy = config.media
+    return policy
 
 
 def folder_in_media_root(path: str, config: Any) -> Path:
