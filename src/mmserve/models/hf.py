@@ -124,9 +124,11 @@ def _read_json(model_id: str, path: Path) -> dict[str, Any]:
 def import_torch() -> Any:
     try:
         import torch
-        import transformers  # noqa: F401
+        import transformers
     except ImportError as e:
         raise ConfigError(f"hf: models need torch and transformers: {INSTALL_HINT}") from e
+    # Loading bars are for notebooks; in a server's log they are noise.
+    transformers.utils.logging.disable_progress_bar()
     return torch
 
 

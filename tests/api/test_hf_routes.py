@@ -1,0 +1,98 @@
+"""hf: checkpoints served through the real routes (tiny random weights built by the tests)."""
+
+import threading
+
+import numpy as np
+import pytest
+
+from mmserve.app import create_app
+from mmserve.config import ModelConfig
+from mmserve.errors import ConfigError
+from tests.conftest import fake_config
+from tests.hf_models import PROJECTION_DIM, built_once
+
+pytest.importorskip("transformers")
+
+
+@pytest.fixture(scope="session")
+def dirs(tmp_path_factory):
+    return built_once(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def app(dirs, tmp_path_factory):
+    models = [ModelConfig(id=name, source=f"hf:{dirs[name]}") for name in ("clip", "blip")]
+    config = fake_config(tmp_path_factory.mktemp("hf-app"), *models)
+    app = create_app(config, wait_for_models=True)
+    app.config["TESTING"] = True
+    yield app
+    app.extensions["mmserve"].pool.stop()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+def embed(client, **body):
+    return client.post("/v1/embeddings", json=body)
+
+
+def test_text_embeddings_have_the_checkpoint_dimensions(client, app):
+    response = embed(client, model="clip", input=["red cat", "a photo of a dog"])
+    assert response.status_code == 200, response.get_json()
+    body = response.get_json()
+    vectors = np.array([d["embedding"] for d in body["data"]], dtype=np.float32)
+    assert vectors.shape == (2, PROJECTION_DIM)
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    model = app.extensions["mmserve"].pool.get("clip").model
+    np.testing.assert_allclose(
+        vectors[0], model.forward([model.preprocess("red cat")])[0], atol=1e-5
+    )
+    assert body["usage"]["prompt_tokens"] == 4 + 7  # words plus start and end tokens
+
+
+def test_concurrent_requests_each_get_their_own_vectors(app):
+    texts = ["red", "green blue", "cat dog sky", "a photo of the sky"]
+    results = {}
+
+    def ask(text):
+        body = embed(app.test_client(), model="clip", input=text).get_json()
+        results[text] = body["data"][0]["embedding"]
+
+    threads = [threading.Thread(target=ask, args=(t,)) for t in texts * 2]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    alone = embed(app.test_client(), model="clip", input=texts).get_json()["data"]
+    for text, expected in zip(texts, alone, strict=True):
+        np.testing.assert_allclose(results[text], expected["embedding"], atol=1e-5)
+
+
+def test_the_model_list_shows_capabilities_and_dimensions(client):
+    cards = {c["id"]: c for c in client.get("/v1/models").get_json()["data"]}
+    assert cards["clip"]["capabilities"] == ["embed_image", "embed_text"]
+    assert cards["clip"]["details"]["dimensions"] == PROJECTION_DIM
+    assert cards["clip"]["state"] == "ready"
+    assert cards["blip"]["capabilities"] == ["caption_image"]
+
+
+def test_asking_a_captioner_to_embed_names_the_models_that_can(client):
+    response = embed(client, model="blip", input="red cat")
+    assert response.status_code == 400
+    error = response.get_json()["error"]
+    assert error["param"] == "model"
+    assert "cannot embed text" in error["message"] and "clip" in error["message"]
+
+
+def test_an_over_long_text_is_413_naming_the_input(client):
+    response = embed(client, model="clip", input=["cat", " ".join(["dog"] * 20)])
+    assert response.status_code == 413
+    assert response.get_json()["error"]["param"] == "input[1]"
+
+
+def test_a_directory_of_an_unsupported_model_stops_the_start(dirs, tmp_path):
+    config = fake_config(tmp_path, ModelConfig(id="gpt", source=f"hf:{dirs['unsupported']}"))
+    with pytest.raises(ConfigError, match="supported architectures: CLIPModel, SiglipModel"):
+        create_app(config, wait_for_models=True)
