@@ -38,7 +38,7 @@ class Pixels:
 
 class HfClip(TextEmbedder):
     capabilities = frozenset({EMBED_TEXT, EMBED_IMAGE})
-    modality = "image"
+    modality = "text+image"  # one space for both: a text query finds images
     # SigLIP was trained on texts padded to its full length without an attention mask, so
     # its texts must be padded the same way; CLIP pools the end token and takes a mask.
     pad_to_max = False
