@@ -2,7 +2,7 @@
 
 from flask import Flask
 
-from mmserve.api import collections, embeddings, health, hooks, jobs, models, openapi
+from mmserve.api import collections, embeddings, health, hooks, images, jobs, models, openapi
 
 
 def init_app(app: Flask) -> None:
@@ -11,3 +11,4 @@ def init_app(app: Flask) -> None:
     jobs.init_app(app)
     for module in (health, models, embeddings, collections, jobs, openapi):
         app.register_blueprint(module.bp)
+    app.register_blueprint(images.bp)
