@@ -1,5 +1,7 @@
 """hf: checkpoints served through the real routes (tiny random weights built by the tests)."""
 
+import base64
+import io
 import threading
 
 import numpy as np
@@ -9,7 +11,7 @@ from mmserve.app import create_app
 from mmserve.config import ModelConfig
 from mmserve.errors import ConfigError
 from tests.conftest import fake_config
-from tests.hf_models import PROJECTION_DIM, built_once
+from tests.hf_models import CAPTION_WORD, PROJECTION_DIM, built_once
 
 pytest.importorskip("transformers")
 
@@ -32,6 +34,20 @@ def app(dirs, tmp_path_factory):
 @pytest.fixture
 def client(app):
     return app.test_client()
+
+
+def needs_route(app, path):
+    """Routes other parts of mmserve add; these tests run once they are registered."""
+    if path not in {rule.rule for rule in app.url_map.iter_rules()}:
+        pytest.skip(f"{path} is not served yet")
+
+
+def png(color=(200, 40, 40), size=(40, 30)) -> str:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", size, color).save(buffer, format="PNG")
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
 def embed(client, **body):
@@ -96,3 +112,19 @@ def test_a_directory_of_an_unsupported_model_stops_the_start(dirs, tmp_path):
     config = fake_config(tmp_path, ModelConfig(id="gpt", source=f"hf:{dirs['unsupported']}"))
     with pytest.raises(ConfigError, match="supported architectures: CLIPModel, SiglipModel"):
         create_app(config, wait_for_models=True)
+
+
+def test_blip_writes_the_caption_of_the_captions_route(client, app):
+    needs_route(app, "/v1/images/captions")
+    response = client.post("/v1/images/captions", json={"model": "blip", "image": png()})
+    assert response.status_code == 200, response.get_json()
+    body = response.get_json()
+    assert body["method"] == "model" and body["model"] == "blip"
+    assert body["caption"].split() == [CAPTION_WORD] * 30  # the tiny decoder's one word
+
+
+def test_captions_default_to_the_captioning_model(client, app):
+    needs_route(app, "/v1/images/captions")
+    response = client.post("/v1/images/captions", json={"image": png((0, 0, 255))})
+    assert response.status_code == 200, response.get_json()
+    assert response.get_json()["model"] == "blip"
