@@ -65,6 +65,8 @@ class HfClip(TextEmbedder):
             self.source.location, dtype=torch.float32, **kwargs
         ).eval()
         self.pad_id = self.tokenizer.pad_token_id or 0
+        # The loaded config fills in defaults an older config.json may leave out.
+        self.max_tokens = int(self.network.config.text_config.max_position_embeddings)
         self.dimensions = int(self.forward([self.preprocess(PROBE_TEXT)])[0].shape[-1])
 
     @singledispatchmethod

@@ -1,5 +1,6 @@
 """hf: models on tiny random checkpoints built by the tests (no hub, no downloads)."""
 
+import shutil
 import threading
 
 import numpy as np
@@ -189,3 +190,11 @@ def test_a_hub_id_without_hub_access_says_how_to_copy_the_checkpoint(monkeypatch
     monkeypatch.setattr(hub, "HF_HUB_CACHE", str(tmp_path))
     with pytest.raises(ConfigError, match="huggingface-cli download openai/clip-vit-base-patch32"):
         create_model("clip", "hf:openai/clip-vit-base-patch32")
+
+
+def test_a_checkpoint_without_weights_fails_its_load_with_the_reason(dirs, tmp_path):
+    shutil.copy(dirs["clip"] / "config.json", tmp_path / "config.json")
+    runner = ModelRunner(create_model("broken", f"hf:{tmp_path}"), ModelConfig(id="broken"))
+    runner.start(wait=True)
+    assert runner.state is ModelState.FAILED
+    assert str(tmp_path) in runner.error  # transformers names the file it could not find
