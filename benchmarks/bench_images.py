@@ -1,0 +1,284 @@
+"""Image classification speed: mmserve against the model's in-process rate and a naive server.
+
+Measured in one run, on one machine, with `efficientnet-lite0` (ONNX, one thread per call):
+
+1. In-process: the model called directly on batches of 16 and 32 images, from 1 and 2
+   Python threads, JPEG decoding and preprocessing included (the work a server must do
+   too, minus HTTP); the best is the ceiling. Measured again at the end and averaged.
+2. mmserve: `mmserve serve --models efficientnet-lite0` in a subprocess, POST
+   /v1/images/captions with {"image": <base64 JPEG>, "ocr": false} (classification and a
+   composed caption), at concurrency 1, 4 and 16.
+3. Naive: this script's `--naive-server` mode: the same model behind a Flask route on the
+   same gunicorn setup, one forward pass per request, no batcher.
+
+The load generator is Python threads, each with a keep-alive `requests` session, in this
+process: its CPU is shown, as it competes with the server for the same cores. Prints the
+table and served / in-process at c=16 (target >= 0.8); writes bench-results/images.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import io
+import json
+import os
+import platform
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import cpu
+import numpy as np
+import onnxruntime
+import requests
+from served import Server
+
+MODEL_ID = "efficientnet-lite0"
+PHOTOS = ("chelsea", "coffee", "rocket", "astronaut", "motorcycle", "immunohistochemistry")
+JPEG_QUALITY = 90
+BATCHES = (16, 32)
+THREADS = (1, 2)
+LEVELS = (1, 4, 16)  # concurrent keep-alive connections
+MEASURE_S = 8.0  # per level
+WARMUP_S = 2.0  # per level, before measuring
+CEILING_S = 5.0  # per in-process measurement
+RATIO_LEVEL = 16
+TARGET_SERVED = 0.8  # served / in-process ceiling throughput at RATIO_LEVEL
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench-results"
+BIN = Path(sys.executable).parent
+MMSERVE = [str(BIN / "mmserve"), "serve", "--models", MODEL_ID]
+NAIVE = [sys.executable, str(Path(__file__).resolve()), "--naive-server"]
+
+
+def jpegs() -> list[bytes]:
+    """The scikit-image photos as JPEG bytes (300x451 to 512x512 pixels)."""
+    import skimage.data
+    from PIL import Image
+
+    out = []
+    for name in PHOTOS:
+        array = (
+            skimage.data.stereo_motorcycle()[0]
+            if name == "motorcycle"
+            else getattr(skimage.data, name)()
+        )
+        buffer = io.BytesIO()
+        Image.fromarray(np.asarray(array)).convert("RGB").save(buffer, "JPEG", quality=JPEG_QUALITY)
+        out.append(buffer.getvalue())
+    return out
+
+
+def load_model() -> Any:
+    from mmserve.models.registry import create_model
+
+    model = create_model(MODEL_ID, MODEL_ID)
+    model.load()
+    return model
+
+
+def classify(model: Any, images: list[bytes]) -> list[np.ndarray]:
+    """Decode, preprocess and classify: what one request costs the server, minus HTTP."""
+    from mmserve.media import decode_image
+
+    batch = [model.preprocess(decode_image(data)) for data in images]
+    return [model.postprocess(out) for out in model.forward(batch)]
+
+
+def in_process(model: Any, photos: list[bytes], threads: int, batch: int) -> float:
+    """Images per second from `threads` threads each classifying batches of `batch`."""
+    images = [photos[i % len(photos)] for i in range(batch)]
+    classify(model, images)
+    counts = [0] * threads
+    stop = time.perf_counter() + CEILING_S
+
+    def work(index: int) -> None:
+        while time.perf_counter() < stop:
+            classify(model, images)
+            counts[index] += batch
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(work, range(threads)))
+    return sum(counts) / (time.perf_counter() - start)
+
+
+def load(server: Server, bodies: list[bytes], concurrency: int, seconds: float) -> dict[str, Any]:
+    """Closed-loop load: `concurrency` threads, each sending its next request on answer."""
+    latencies: list[list[float]] = [[] for _ in range(concurrency)]
+    errors = [0] * concurrency
+    url = server.url + "/v1/images/captions"
+    stop = time.perf_counter() + seconds
+
+    def client(index: int) -> None:
+        session = requests.Session()
+        sent = index
+        while time.perf_counter() < stop:
+            body = bodies[sent % len(bodies)]
+            sent += 1
+            began = time.perf_counter()
+            response = session.post(url, data=body, headers={"Content-Type": "application/json"})
+            if response.status_code != 200:
+                errors[index] += 1
+            latencies[index].append(time.perf_counter() - began)
+
+    before = cpu.read(server.pid)
+    start = time.perf_counter()
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(concurrency)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - start
+    cores = cpu.read(server.pid).cores_since(before)
+    done = sorted(x for per in latencies for x in per)
+    return {
+        "concurrency": concurrency,
+        "requests_per_s": len(done) / wall,
+        "p50_ms": 1000 * done[len(done) // 2],
+        "p99_ms": 1000 * done[min(len(done) - 1, int(len(done) * 0.99))],
+        "errors": sum(errors),
+        "server_cpu": cores["watched"],
+        "loadgen_cpu": cores["own"],
+        "other_cpu": cores["other"],
+    }
+
+
+def served(name: str, command: list[str], bodies: list[bytes]) -> list[dict[str, Any]]:
+    with Server(name, command) as server:
+        check = requests.post(
+            server.url + "/v1/images/captions",
+            data=bodies[0],
+            headers={"Content-Type": "application/json"},
+            timeout=60,
+        )
+        check.raise_for_status()
+        results = []
+        for level in LEVELS:
+            load(server, bodies, level, WARMUP_S)
+            result = load(server, bodies, level, MEASURE_S)
+            print(
+                f"  {name} c={level}: {result['requests_per_s']:.1f} images/s, "
+                f"p50 {result['p50_ms']:.1f} ms, errors {result['errors']}",
+                flush=True,
+            )
+            results.append(result)
+        return results
+
+
+def bench() -> None:
+    print(
+        f"{platform.machine()}, {os.cpu_count()} CPUs, onnxruntime {onnxruntime.__version__}, "
+        f"model {MODEL_ID}; {WARMUP_S:g} s warm-up + {MEASURE_S:g} s per level",
+        flush=True,
+    )
+    photos = jpegs()
+    bodies = [
+        json.dumps(
+            {"image": base64.b64encode(p).decode(), "model": MODEL_ID, "ocr": False}
+        ).encode()
+        for p in photos
+    ]
+    model = load_model()
+    before = {}
+    for threads in THREADS:
+        for batch in BATCHES:
+            rate = in_process(model, photos, threads, batch)
+            before[(threads, batch)] = rate
+            print(f"  in-process, batch {batch}, {threads} thread(s): {rate:.1f} images/s")
+    runs = {
+        name: served(name, cmd, bodies) for name, cmd in (("mmserve", MMSERVE), ("naive", NAIVE))
+    }
+    best = max(before, key=lambda k: before[k])
+    after = in_process(model, photos, *best)
+    ceiling = (before[best] + after) / 2
+    print(f"  in-process again (threads, batch) = {best}: {after:.1f} images/s")
+    at = {name: next(r for r in rs if r["concurrency"] == RATIO_LEVEL) for name, rs in runs.items()}
+    ratio = at["mmserve"]["requests_per_s"] / ceiling
+    vs_naive = at["mmserve"]["requests_per_s"] / at["naive"]["requests_per_s"]
+    print(_table(runs, ceiling))
+    print(
+        f"\nserved / in-process at c={RATIO_LEVEL}: {ratio:.2f} "
+        f"(target >= {TARGET_SERVED}) {'OK' if ratio >= TARGET_SERVED else 'BELOW TARGET'}"
+    )
+    print(f"mmserve / naive at c={RATIO_LEVEL}: {vs_naive:.2f}")
+    results = {
+        "model": MODEL_ID,
+        "in_process": [
+            {"threads": t, "batch": b, "images_per_s": r} for (t, b), r in before.items()
+        ],
+        "in_process_after": after,
+        "ceiling_images_per_s": ceiling,
+        "served": runs,
+        "served_over_in_process": ratio,
+        "mmserve_over_naive": vs_naive,
+    }
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "images.json").write_text(json.dumps(results, indent=2) + "\n")
+    print(f"wrote {(RESULTS / 'images.json').relative_to(ROOT)}")
+
+
+def _table(runs: dict[str, list[dict[str, Any]]], ceiling: float) -> str:
+    lines = [
+        f"\nceiling (in-process, best, averaged before/after): {ceiling:.1f} images/s",
+        "server   c   images/s  of ceiling  p50 ms  p99 ms  errors  server cpu  loadgen cpu",
+    ]
+    for name, results in runs.items():
+        for r in results:
+            lines.append(
+                f"{name:<8} {r['concurrency']:>2} {r['requests_per_s']:>10.1f} "
+                f"{r['requests_per_s'] / ceiling:>10.2f} {r['p50_ms']:>7.1f} {r['p99_ms']:>7.1f} "
+                f"{r['errors']:>7} {r['server_cpu']:>11.2f} {r['loadgen_cpu']:>12.2f}"
+            )
+    return "\n".join(lines)
+
+
+def naive_server(port: int) -> None:
+    """The baseline a tutorial shows: decode, one forward pass per request, no batcher."""
+    from flask import Flask, jsonify, request
+
+    from mmserve.config import load_config
+    from mmserve.media import load_image
+    from mmserve.server import GunicornServer
+
+    model = load_model()
+    classify(model, jpegs()[:1])
+    app = Flask("naive-images")
+
+    @app.post("/v1/images/captions")
+    def caption() -> Any:
+        image = load_image(request.get_json()["image"])
+        probs = model.postprocess(model.forward([model.preprocess(image)])[0])
+        top = np.argsort(-probs)[:5]
+        labels = [{"label": model.class_names[i], "score": float(probs[i])} for i in top]
+        return jsonify({"caption": f"A photo of {labels[0]['label']}.", "labels": labels})
+
+    @app.get("/readyz")
+    def readyz() -> Any:
+        return jsonify(ready=True)
+
+    class NaiveServer(GunicornServer):
+        def load(self) -> Any:
+            return app
+
+    NaiveServer(load_config(overrides={"port": port})).run()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--naive-server", action="store_true", help="run the naive baseline")
+    parser.add_argument("--port", type=int, help="with --naive-server")
+    args = parser.parse_args()
+    if args.naive_server:
+        naive_server(args.port)
+    else:
+        bench()
+
+
+if __name__ == "__main__":
+    main()
