@@ -192,7 +192,9 @@ class SizeCaptioner(Model):
         return []
 
 
-register("test-size-captioner")(lambda model_id, argument: SizeCaptioner(model_id))
+register("test-size-captioner", "captions that state the image size (tests)")(
+    lambda model_id, argument: SizeCaptioner(model_id)
+)
 
 
 def test_a_captioning_model_writes_the_caption(make_app):
