@@ -197,6 +197,9 @@ def load_config(
     for key, kind in _MEDIA_KEYS.items():
         if MEDIA_ENV_PREFIX + key.upper() in env:
             value = env[MEDIA_ENV_PREFIX + key.upper()]
+            if kind is Path and not value.strip():
+                media[key] = None  # an empty media root means off, not the working directory
+                continue
             media[key] = _coerce(kind, value, f"{MEDIA_ENV_PREFIX + key.upper()}")
 
     specs = (overrides or {}).get("models") or env.get(ENV_PREFIX + "MODELS")

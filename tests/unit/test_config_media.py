@@ -67,3 +67,8 @@ def test_bad_media_settings_say_how_to_fix(tmp_path, toml, env, says):
     with pytest.raises(ConfigError, match=None) as info:
         load_config(write(tmp_path, toml), env=env)
     assert says in str(info.value)
+
+
+def test_empty_media_root_in_the_environment_turns_paths_off(tmp_path):
+    path = write(tmp_path, f'[media]\nmedia_root = "{tmp_path}"\n')
+    assert load_config(path, env={"MMSERVE_MEDIA_MEDIA_ROOT": ""}).media.media_root is None
