@@ -128,3 +128,50 @@ def test_captions_default_to_the_captioning_model(client, app):
     response = client.post("/v1/images/captions", json={"image": png((0, 0, 255))})
     assert response.status_code == 200, response.get_json()
     assert response.get_json()["model"] == "blip"
+
+
+def image_part(color=(200, 40, 40)) -> dict:
+    return {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{png(color)}"}}
+
+
+def needs_content_parts():
+    from mmserve.api import embeddings
+
+    if not hasattr(embeddings, "embed_contents") and not hasattr(embeddings, "content"):
+        pytest.skip("/v1/embeddings does not take content parts yet")
+
+
+def test_text_and_image_parts_embed_into_one_space(app):
+    from mmserve.api.content import embed_contents, parse_inputs
+
+    pool = app.extensions["mmserve"].pool
+    contents = parse_inputs(["red cat", image_part(), {"type": "text", "text": "red cat"}])
+    embedded = embed_contents(pool, contents, model="clip", timeout_s=30)
+    text, image, again = embedded.vectors
+    assert image.shape == (PROJECTION_DIM,) and image.dtype == np.float32
+    assert np.linalg.norm(image) == pytest.approx(1.0, abs=1e-5)
+    np.testing.assert_allclose(text, again, atol=1e-5)  # a string and a text part agree
+    model = pool.get("clip").model
+    decoded = contents[1].value
+    np.testing.assert_allclose(image, model.forward([model.preprocess(decoded)])[0], atol=1e-5)
+
+
+def test_image_embeddings_through_the_route(client):
+    needs_content_parts()
+    response = embed(client, model="clip", input=["a photo of a cat", image_part(), image_part()])
+    assert response.status_code == 200, response.get_json()
+    vectors = [np.array(d["embedding"]) for d in response.get_json()["data"]]
+    assert [v.shape for v in vectors] == [(PROJECTION_DIM,)] * 3
+    np.testing.assert_allclose(vectors[1], vectors[2], atol=1e-5)  # same image, same vector
+
+
+def test_an_image_for_a_text_only_model_names_the_models_that_embed_images(dirs, tmp_path):
+    needs_content_parts()
+    models = [ModelConfig(id="fake"), ModelConfig(id="clip", source=f"hf:{dirs['clip']}")]
+    app = create_app(fake_config(tmp_path, *models), wait_for_models=True)
+    try:
+        response = embed(app.test_client(), model="fake", input=[image_part()])
+    finally:
+        app.extensions["mmserve"].pool.stop()
+    assert response.status_code == 400
+    assert "clip" in response.get_json()["error"]["message"]
