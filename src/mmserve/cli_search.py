@@ -113,7 +113,7 @@ def search_command(
     data_dir: Path | None,
 ) -> None:
     """Search COLLECTION for QUERY (a text) and print the hits as a table."""
-    from mmserve.api.store_embed import embed_pieces, text_piece
+    from mmserve.api.store_embed import embed_pieces, to_piece
 
     try:
         where = json.loads(filter_json) if filter_json else None
@@ -127,7 +127,7 @@ def search_command(
                 hits = session.store.search_by_item(collection, query, top_k=top_k, filter=where)
             else:
                 found = session.store.get_collection(collection)
-                piece = text_piece(query, "query")
+                piece = to_piece(query, "query", config)
                 vector = embed_pieces(
                     session.pool,
                     session.store,

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import base64
+import io
 import threading
+import wave
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from mmserve.config import ModelConfig
 from tests.search_helpers import make_search_app  # noqa: F401 - fixture
@@ -162,3 +166,62 @@ def test_openapi_documents_every_search_route(client):
     assert set(paths["/v1/collections/{name}/items/{item_id}"]) == {"get", "delete"}
     assert "post" in paths["/v1/collections/{name}/search"]
     assert set(paths["/v1/jobs"]) == {"get", "post"} and "delete" in paths["/v1/jobs/{job_id}"]
+
+
+def png(colour) -> str:
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 8), colour).save(buffer, format="PNG")
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+def wav(amplitude: float) -> str:
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as f:
+        f.setnchannels(1)
+        f.setsampwidth(2)
+        f.setframerate(16_000)
+        tone = amplitude * np.sin(np.arange(8_000) / 5)
+        f.writeframes((tone * 32767).astype("<i2").tobytes())
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+def test_content_parts_of_every_modality_are_embedded_and_cached(make_search_app):  # noqa: F811
+    app = make_search_app(ModelConfig(id="multi", source="test-multimodal"))
+    client = app.test_client()
+    model = app.extensions["mmserve"].pool.get("multi").model
+    client.post("/v1/collections", json={"name": "m", "model": "multi"})
+    red = {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{png('red')}"}}
+    tone = {"type": "input_audio", "input_audio": {"data": wav(0.5), "format": "wav"}}
+    items = [
+        {"id": "red", "content": red},
+        {"id": "blue", "content": {"type": "image", "image": png("blue")}},
+        {"id": "tone", "content": tone},
+        {"id": "word", "content": {"type": "text", "text": "hi"}},
+    ]
+    added = client.post("/v1/collections/m/items", json={"items": items})
+    assert [d["modality"] for d in added.get_json()["data"]] == ["image", "image", "audio", "text"]
+    seen = len(model.seen)
+    # The same red picture in another form: found first, from the cache (no forward pass).
+    query = {"type": "image", "image": f"data:image/png;base64,{png('red')}"}
+    hits = search(client, {"query": query, "top_k": 2}, name="m")["data"]
+    assert hits[0]["id"] == "red" and hits[0]["modality"] == "image"
+    assert len(model.seen) == seen
+    loud = {"type": "audio", "audio": wav(0.9)}
+    assert search(client, {"query": loud, "top_k": 1}, name="m")["data"][0]["id"] == "tone"
+    assert len(model.seen) == seen + 1
+
+
+def test_bad_content_parts_name_the_item(make_search_app):  # noqa: F811
+    client = make_search_app().test_client()
+    client.post("/v1/collections", json={"name": "t", "model": "fake"})
+    bad = client.post(
+        "/v1/collections/t/items", json={"items": [{"content": "ok"}, {"content": {"type": "x"}}]}
+    )
+    assert bad.status_code == 400 and bad.get_json()["error"]["param"] == "items[1].content"
+    image = {"type": "image", "image": png("red")}
+    refused = client.post("/v1/collections/t/items", json={"items": [{"content": image}]})
+    error = refused.get_json()["error"]
+    assert refused.status_code == 400 and "items[0].content" in error["message"]
+    assert "cannot embed image" in error["message"]
+    broken = {"type": "image", "image": base64.b64encode(b"not a picture").decode()}
+    assert search(client, {"query": broken}, 400, name="t")["error"]["param"] == "query"

@@ -200,7 +200,7 @@ def test_registered_job_types_run(make_search_app, fail, state, error):  # noqa:
     assert bad.status_code == 422 and bad.get_json()["error"]["param"] == "params.steps"
 
 
-def test_index_job_embeds_images_and_audio_and_decodes_only_on_a_cache_miss(
+def test_index_job_embeds_images_and_audio_once_per_content(
     make_search_app,  # noqa: F811
     tmp_path,
 ):

@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mmserve.api.store_embed import Piece, content_hash, embed_pieces
+from mmserve.api.content import Content
+from mmserve.api.store_embed import Piece, embed_pieces, piece
 from mmserve.errors import ClientError, MMServeError
 from mmserve.media import MediaPolicy, decode_audio, decode_image
 from mmserve.models.base import Waveform
@@ -141,9 +142,9 @@ class FolderIndexer:
         except Exception:  # noqa: BLE001 - one bad file must not stop the walk
             pass
         found = {}
-        for rel, piece in pieces.items():
+        for rel, one in pieces.items():
             try:
-                found[rel] = self._call(model, [piece])[0]
+                found[rel] = self._call(model, [one])[0]
             except Exception as e:  # noqa: BLE001 - recorded with its reason, walk goes on
                 if not isinstance(e, ClientError | OSError):
                     log.warning("indexing %s failed", rel, exc_info=True)
@@ -154,30 +155,25 @@ class FolderIndexer:
         return embed_pieces(self.pool, self.store, model, pieces, timeout_s=self.timeout_s)
 
     def _piece(self, path: Path, rel: str) -> Piece:
+        """The file read and decoded (so that its hash is the content's, as over HTTP)."""
         modality = MODALITY_BY_SUFFIX.get(path.suffix.lower())
         if modality is None:
             raise _Unsupported(f"unsupported file type {path.suffix or '(none)'!r}")
         data = path.read_bytes()
-        digest = content_hash(modality, data)
-        if modality == "text":
-            if len(data) > MAX_TEXT_BYTES:
-                raise ClientError(f"text file over {MAX_TEXT_BYTES} bytes; split it")
-            try:
-                text = data.decode("utf-8")
-            except UnicodeDecodeError as e:
-                raise ClientError(f"not UTF-8 text ({e.reason} at byte {e.start})") from None
-            if not text.strip():
-                raise ClientError("empty text file")
-            return Piece("text", text, digest, rel)
-        policy = self.policy
-        if modality == "image":  # decoded only on a cache miss
-            return Piece("image", lambda: decode_image(data, policy=policy, field=rel), digest, rel)
-        return Piece(
-            "audio",
-            lambda: Waveform(decode_audio(data, policy=policy, field=rel)),
-            digest,
-            rel,
-        )
+        if modality == "image":
+            return piece(Content("image", decode_image(data, policy=self.policy, field=rel)), rel)
+        if modality == "audio":
+            samples = decode_audio(data, policy=self.policy, field=rel)
+            return piece(Content("audio", Waveform(samples)), rel)
+        if len(data) > MAX_TEXT_BYTES:
+            raise ClientError(f"text file over {MAX_TEXT_BYTES} bytes; split it")
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise ClientError(f"not UTF-8 text ({e.reason} at byte {e.start})") from None
+        if not text.strip():
+            raise ClientError("empty text file")
+        return piece(Content("text", text), rel)
 
     def _rel(self, path: Path) -> str:
         return path.relative_to(self.root).as_posix()
