@@ -23,9 +23,20 @@ class ErrorResponse(BaseModel):
 class EmbeddingRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    input: StrictStr | list[StrictStr | StrictInt | list[StrictInt]] = Field(
-        description="A text or a list of texts. Token arrays are refused: send text.",
-        examples=["a dog on the beach", ["first text", "second text"]],
+    input: (
+        StrictStr | dict[str, Any] | list[StrictStr | dict[str, Any] | StrictInt | list[StrictInt]]
+    ) = Field(
+        description="A text, a content part, or a list of them. Content parts: "
+        '{"type": "text", "text": ...}, {"type": "image_url", "image_url": {"url": ...}}, '
+        '{"type": "image", "image": <base64>}, {"type": "input_audio", "input_audio": '
+        '{"data": <base64>, "format": "wav"}}, {"type": "audio", "audio": <base64>}. '
+        "Images and audio need a model that embeds them (e.g. bridge). Token arrays are "
+        "refused: send text.",
+        examples=[
+            "a dog on the beach",
+            ["first text", "second text"],
+            ["a cat", {"type": "image_url", "image_url": {"url": "data:image/png;base64,..."}}],
+        ],
     )
     model: str | None = Field(
         None,
