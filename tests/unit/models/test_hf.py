@@ -148,6 +148,26 @@ def test_whisper_refuses_audio_at_another_sample_rate(whisper):
         whisper.preprocess(noise(1, sample_rate=8000))
 
 
+def test_whisper_takes_the_route_options_it_lists(whisper):
+    from mmserve.models.whisper import SpeechClip
+
+    assert whisper.transcribe_options == {"language", "temperature"}
+    clips = [
+        SpeechClip(noise(3).samples, language="en"),
+        SpeechClip(noise(4).samples, temperature=0.5),
+        noise(5),
+    ]
+    outputs = [
+        whisper.postprocess(o) for o in whisper.forward([whisper.preprocess(c) for c in clips])
+    ]
+    assert [o["duration"] for o in outputs] == [3, 4, 5]
+    assert all(set(o["text"].split()) == {TRANSCRIPT_WORD} for o in outputs)
+    assert outputs[0]["language"] == "en"  # an English-only checkpoint
+    with pytest.raises(InvalidRequest, match="transcribes en, not 'de'") as refused:
+        whisper.preprocess(SpeechClip(noise(1).samples, language="de"))
+    assert refused.value.param == "language"
+
+
 def test_concurrent_requests_share_batches_and_get_their_own_vectors(clip):
     runner = ModelRunner(clip, ModelConfig(id="clip", max_wait_ms=20, workers=1))
     runner.start(wait=True)
