@@ -3,6 +3,7 @@
 import base64
 import io
 import threading
+import wave
 
 import numpy as np
 import pytest
@@ -11,7 +12,7 @@ from mmserve.app import create_app
 from mmserve.config import ModelConfig
 from mmserve.errors import ConfigError
 from tests.conftest import fake_config
-from tests.hf_models import CAPTION_WORD, PROJECTION_DIM, built_once
+from tests.hf_models import CAPTION_WORD, PROJECTION_DIM, TRANSCRIPT_WORD, built_once
 
 pytest.importorskip("transformers")
 
@@ -23,7 +24,8 @@ def dirs(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def app(dirs, tmp_path_factory):
-    models = [ModelConfig(id=name, source=f"hf:{dirs[name]}") for name in ("clip", "blip")]
+    names = ("clip", "blip", "whisper")
+    models = [ModelConfig(id=name, source=f"hf:{dirs[name]}") for name in names]
     config = fake_config(tmp_path_factory.mktemp("hf-app"), *models)
     app = create_app(config, wait_for_models=True)
     app.config["TESTING"] = True
@@ -175,3 +177,44 @@ def test_an_image_for_a_text_only_model_names_the_models_that_embed_images(dirs,
         app.extensions["mmserve"].pool.stop()
     assert response.status_code == 400
     assert "clip" in response.get_json()["error"]["message"]
+
+
+def wav(seconds: float, sample_rate: int = 16_000) -> bytes:
+    samples = np.random.default_rng(0).normal(0, 3000, int(seconds * sample_rate))
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(sample_rate)
+        out.writeframes(samples.astype("<i2").tobytes())
+    return buffer.getvalue()
+
+
+def transcribe(client, seconds, **fields):
+    data = {"file": (io.BytesIO(wav(seconds)), "speech.wav"), **fields}
+    return client.post("/v1/audio/transcriptions", data=data, content_type="multipart/form-data")
+
+
+def test_whisper_transcribes_through_the_route(client, app):
+    needs_route(app, "/v1/audio/transcriptions")
+    response = transcribe(client, 4, model="whisper", response_format="verbose_json")
+    assert response.status_code == 200, response.get_json()
+    body = response.get_json()
+    assert set(body["text"].split()) == {TRANSCRIPT_WORD}  # the tiny decoder's one word
+    assert [(s["start"], s["end"]) for s in body["segments"]] == [(0, 4)]
+    assert body["duration"] == pytest.approx(4)
+
+
+def test_asking_clip_to_transcribe_names_the_models_that_can(client, app):
+    needs_route(app, "/v1/audio/transcriptions")
+    response = transcribe(client, 1, model="clip")
+    assert response.status_code == 400
+    error = response.get_json()["error"]
+    assert error["param"] == "model" and "whisper" in error["message"]
+
+
+def test_an_option_the_checkpoint_cannot_honour_is_a_400_naming_it(client, app):
+    needs_route(app, "/v1/audio/transcriptions")
+    response = transcribe(client, 1, model="whisper", prompt="earlier words")
+    assert response.status_code == 400
+    assert response.get_json()["error"]["param"] == "prompt"
