@@ -136,13 +136,6 @@ def image_part(color=(200, 40, 40)) -> dict:
     return {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{png(color)}"}}
 
 
-def needs_content_parts():
-    from mmserve.api import embeddings
-
-    if not hasattr(embeddings, "embed_contents") and not hasattr(embeddings, "content"):
-        pytest.skip("/v1/embeddings does not take content parts yet")
-
-
 def test_text_and_image_parts_embed_into_one_space(app):
     from mmserve.api.content import embed_contents, parse_inputs
 
@@ -159,16 +152,16 @@ def test_text_and_image_parts_embed_into_one_space(app):
 
 
 def test_image_embeddings_through_the_route(client):
-    needs_content_parts()
     response = embed(client, model="clip", input=["a photo of a cat", image_part(), image_part()])
     assert response.status_code == 200, response.get_json()
-    vectors = [np.array(d["embedding"]) for d in response.get_json()["data"]]
+    body = response.get_json()
+    vectors = [np.array(d["embedding"]) for d in body["data"]]
     assert [v.shape for v in vectors] == [(PROJECTION_DIM,)] * 3
+    assert body["usage"]["prompt_tokens"] == 7  # the text's tokens; images count none
     np.testing.assert_allclose(vectors[1], vectors[2], atol=1e-5)  # same image, same vector
 
 
 def test_an_image_for_a_text_only_model_names_the_models_that_embed_images(dirs, tmp_path):
-    needs_content_parts()
     models = [ModelConfig(id="fake"), ModelConfig(id="clip", source=f"hf:{dirs['clip']}")]
     app = create_app(fake_config(tmp_path, *models), wait_for_models=True)
     try:
