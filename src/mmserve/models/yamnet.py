@@ -136,7 +136,8 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
 class YamNet(Model):
     capabilities = frozenset({CLASSIFY_AUDIO})
     modality = "audio"
-    frame_seconds = FRAME_SECONDS
+    frame_seconds = FRAME_SECONDS  # between output rows
+    window_seconds = PATCH_FRAMES * HOP_SECONDS  # 0.96 s of audio behind each row
     class_names: list[str]
 
     def load(self) -> None:
