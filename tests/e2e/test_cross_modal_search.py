@@ -8,6 +8,7 @@ so a sentence finds a photo, and a photo finds a sentence.
 
 from __future__ import annotations
 
+import base64
 import shutil
 import subprocess
 import wave
@@ -30,7 +31,7 @@ SENTENCES = {
     "rocket": "a rocket on its launch pad",
     "speech": "someone is speaking",
     "beep": "a high-pitched electronic beep",
-    "noise": "static white noise",
+    "noise": "white noise",
 }
 TEXT_QUERIES = {  # query -> the item it must find first among that modality
     "a photo of a cat": "images/cat.png",
@@ -38,7 +39,7 @@ TEXT_QUERIES = {  # query -> the item it must find first among that modality
     "a space rocket": "images/rocket.png",
     "a person talking": "audio/speech.wav",
     "a beep": "audio/beep.wav",
-    "white noise": "audio/noise.wav",
+    "a hiss of noise": "audio/noise.wav",
 }
 
 
@@ -74,18 +75,23 @@ def make_media(root) -> None:
     )
     t = np.arange(32_000) / 16_000  # 2 s
     write_wav(root / "audio" / "beep.wav", 0.5 * np.sin(2 * np.pi * 1000 * t))
-    write_wav(root / "audio" / "noise.wav", np.random.default_rng(0).uniform(-0.5, 0.5, t.size))
+    write_wav(root / "audio" / "noise.wav", np.random.default_rng(0).normal(0, 0.3, t.size))
     for name, sentence in SENTENCES.items():
         (root / "texts" / f"{name}.txt").write_text(sentence)
 
 
 @pytest.fixture(scope="module")
-def client(tmp_path_factory):
+def media(tmp_path_factory):
     bridge_or_skip()
-    root = tmp_path_factory.mktemp("cross-modal")
-    make_media(root / "media")
-    config = Config(data_dir=root / "data", models=(ModelConfig(id="bridge"),))
-    app = create_app(with_media_root(config, root / "media"), wait_for_models=True)
+    root = tmp_path_factory.mktemp("cross-modal") / "media"
+    make_media(root)
+    return root
+
+
+@pytest.fixture(scope="module")
+def client(media):
+    config = Config(data_dir=media.parent / "data", models=(ModelConfig(id="bridge"),))
+    app = create_app(with_media_root(config, media), wait_for_models=True)
     client = app.test_client()
     job = client.post(
         "/v1/jobs", json={"type": "index", "params": {"path": ".", "collection": "mixed"}}
@@ -113,3 +119,14 @@ def test_a_sentence_finds_the_photo_or_clip(client, query, expected):
 def test_a_photo_or_clip_finds_its_sentence(client, name):
     item = f"images/{name}.png" if name in PHOTOS else f"audio/{name}.wav"
     assert top(client, {"id": item}, "text") == f"texts/{name}.txt"
+
+
+@pytest.mark.parametrize("name", [*PHOTOS, "speech"])
+def test_a_photo_or_clip_sent_as_a_content_part_finds_its_sentence(client, media, name):
+    if name in PHOTOS:
+        data = base64.b64encode((media / "images" / f"{name}.png").read_bytes()).decode()
+        query = {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{data}"}}
+    else:
+        data = base64.b64encode((media / "audio" / f"{name}.wav").read_bytes()).decode()
+        query = {"type": "input_audio", "input_audio": {"data": data, "format": "wav"}}
+    assert top(client, query, "text") == f"texts/{name}.txt"
