@@ -24,6 +24,9 @@ install: $(PY)
 
 install-test: install
 	$(PIP) install --quiet -e '.[models,image,audio,search,vision,fusion,hf,test]'
+	# espeak-ng speaks the test sentences (cross-modal search test), a Debian package
+	command -v espeak-ng >/dev/null || { S=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		$$S apt-get update -qq && $$S apt-get install -y -qq espeak-ng; }
 
 serve: install
 	$(VENV)/bin/mmserve serve --host $(HOST) --port $(PORT)
