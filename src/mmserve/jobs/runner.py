@@ -24,6 +24,7 @@ from mmserve.store import Job, SearchStore
 
 log = logging.getLogger("mmserve.jobs")
 POLL_S = 2.0  # how often an idle runner looks for jobs queued by another process
+LOADING_POLL_S = 0.1  # while models load: start queued jobs soon after they are ready
 STOP_TIMEOUT_S = 30.0
 
 
@@ -126,10 +127,11 @@ class JobRunner:
 
     def _loop(self) -> None:
         while not self._stopping.is_set():
+            loading = self._models_loading()  # jobs wait: every embedding would be a 503
             try:
-                if not self._models_loading():  # else every file would fail with a 503
+                if not loading:
                     self.run_pending()
             except Exception:  # a store error must not end the thread for good
                 log.exception("job runner: looking for jobs failed; retrying")
-            self._wake.wait(self.poll_s)
+            self._wake.wait(LOADING_POLL_S if loading else self.poll_s)
             self._wake.clear()
