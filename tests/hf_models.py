@@ -91,6 +91,7 @@ def write_siglip(root: Path) -> Path:
             "vocab_size": len(vocab),
             "max_position_embeddings": SIGLIP_TEXT_TOKENS,
             "pad_token_id": 0,
+            "bos_token_id": 2,  # unused (no start token), but must be inside the vocabulary
             "eos_token_id": 3,
         },
         vision_config=TINY_VISION,

@@ -211,3 +211,11 @@ def test_an_option_the_checkpoint_cannot_honour_is_a_400_naming_it(client, app):
     response = transcribe(client, 1, model="whisper", prompt="earlier words")
     assert response.status_code == 400
     assert response.get_json()["error"]["param"] == "prompt"
+
+
+def test_a_language_an_english_only_checkpoint_lacks_is_a_400(client, app):
+    needs_route(app, "/v1/audio/transcriptions")
+    response = transcribe(client, 1, model="whisper", language="de")
+    assert response.status_code == 400
+    error = response.get_json()["error"]
+    assert error["param"] == "language" and "transcribes en" in error["message"]
