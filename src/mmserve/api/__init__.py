@@ -2,7 +2,18 @@
 
 from flask import Flask
 
-from mmserve.api import audio, collections, embeddings, health, hooks, images, jobs, models, openapi
+from mmserve.api import (
+    audio,
+    classifications,
+    collections,
+    embeddings,
+    health,
+    hooks,
+    images,
+    jobs,
+    models,
+    openapi,
+)
 
 
 def init_app(app: Flask) -> None:
@@ -12,4 +23,6 @@ def init_app(app: Flask) -> None:
     for module in (health, models, embeddings, collections, jobs, openapi):
         app.register_blueprint(module.bp)
     app.register_blueprint(images.bp)
+    classifications.init_app(app)
+    app.register_blueprint(classifications.bp)
     app.register_blueprint(audio.bp)
