@@ -13,7 +13,6 @@ IMAGE_SIZE = 32  # pixels; real CLIP takes 224, BLIP 384
 PROJECTION_DIM = 8  # CLIP's joint embedding size (512 for ViT-B/32)
 SIGLIP_TEXT_TOKENS = 8  # SigLIP pads every text to its position count (64 for real ones)
 WORDS = ["a", "photo", "of", "red", "green", "blue", "cat", "dog", "sky", "the", "sound"]
-SPECIAL = ["<pad>", "<unk>", "<s>", "</s>"]
 CAPTION_WORD = "cat"  # the tiny BLIP's every caption token
 TRANSCRIPT_WORD = "sky"  # the tiny Whisper's every transcript token
 
@@ -29,50 +28,48 @@ TINY_VISION = {
 }
 
 
-def _word_tokenizer(vocab: list[str], *, bos: str | None = "<s>", eos: str = "</s>", **kw: Any):
-    """A whitespace word-level tokenizer wrapped as transformers saves fast tokenizers."""
-    from tokenizers import Tokenizer, models, pre_tokenizers, processors
-    from transformers import PreTrainedTokenizerFast
-
-    ids = {w: i for i, w in enumerate(vocab)}
-    tokenizer = Tokenizer(models.WordLevel(ids, unk_token="<unk>"))
-    tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
-    template = f"{bos} $A {eos}" if bos else f"$A {eos}"
-    specials = [(t, ids[t]) for t in (bos, eos) if t]
-    tokenizer.post_processor = processors.TemplateProcessing(
-        single=template, special_tokens=specials
-    )
-    return PreTrainedTokenizerFast(
-        tokenizer_object=tokenizer,
-        bos_token=bos,
-        eos_token=eos,
-        pad_token="<pad>",
-        unk_token="<unk>",
-        **kw,
-    )
+def clip_bpe(words: list[str]) -> tuple[dict[str, int], list[tuple[str, str]]]:
+    """A byte-level BPE vocabulary in CLIP's form: every letter, then merges that build each
+    word into one token ("c a", "ca t</w>"); longer words first so their merges win."""
+    vocab = {"<|startoftext|>": 0, "<|endoftext|>": 1}
+    for letter in sorted(set("".join(words))):
+        vocab.setdefault(letter, len(vocab))
+        vocab.setdefault(letter + "</w>", len(vocab))
+    merges: list[tuple[str, str]] = []
+    for word in sorted(words, key=len, reverse=True):
+        pieces = [*word[:-1], word[-1] + "</w>"]
+        built = pieces[0]
+        for piece in pieces[1:]:
+            if (built, piece) not in merges:
+                merges.append((built, piece))
+            built += piece
+            vocab.setdefault(built, len(vocab))
+    return vocab, merges
 
 
 def write_clip(root: Path) -> Path:
     import torch
-    from transformers import CLIPConfig, CLIPImageProcessorPil, CLIPModel
+    from transformers import CLIPConfig, CLIPImageProcessorPil, CLIPModel, CLIPTokenizer
 
-    vocab = SPECIAL + WORDS
+    vocab, merges = clip_bpe(WORDS)
+    # CLIP's own tokenizer class (lower-cases, byte-level BPE, pads with the end token).
+    tokenizer = CLIPTokenizer(vocab=vocab, merges=merges, model_max_length=16)
     config = CLIPConfig(
         text_config={
             **TINY_TEXT,
             "num_attention_heads": 2,
             "vocab_size": len(vocab),
             "max_position_embeddings": 16,
-            "pad_token_id": 0,
-            "bos_token_id": 2,
-            "eos_token_id": 3,
+            "pad_token_id": tokenizer.pad_token_id,
+            "bos_token_id": tokenizer.bos_token_id,
+            "eos_token_id": tokenizer.eos_token_id,
         },
         vision_config=TINY_VISION,
         projection_dim=PROJECTION_DIM,
     )
     torch.manual_seed(0)
     CLIPModel(config).save_pretrained(root)
-    _word_tokenizer(vocab, model_max_length=16).save_pretrained(root)
+    tokenizer.save_pretrained(root)
     CLIPImageProcessorPil(
         size={"shortest_edge": IMAGE_SIZE}, crop_size={"height": IMAGE_SIZE, "width": IMAGE_SIZE}
     ).save_pretrained(root)
@@ -80,35 +77,64 @@ def write_clip(root: Path) -> Path:
 
 
 def write_siglip(root: Path) -> Path:
-    import torch
-    from transformers import SiglipConfig, SiglipImageProcessorPil, SiglipModel
+    import io
 
-    vocab = SPECIAL + WORDS
+    import sentencepiece
+    import torch
+    from transformers import SiglipConfig, SiglipImageProcessorPil, SiglipModel, SiglipTokenizer
+
+    # SigLIP's own tokenizer reads a sentencepiece model (spiece.model): train a word-level
+    # one on the test words, with SigLIP's ids (pad 0, end 1, unknown 2, no start token).
+    spiece = io.BytesIO()
+    sentencepiece.SentencePieceTrainer.train(
+        sentence_iterator=iter([" ".join(WORDS)] * 10),
+        model_writer=spiece,
+        model_type="word",
+        vocab_size=len(WORDS) + 3,
+        hard_vocab_limit=False,
+        pad_id=0,
+        eos_id=1,
+        unk_id=2,
+        bos_id=-1,
+        minloglevel=2,
+    )
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "spiece.model").write_bytes(spiece.getvalue())
+    tokenizer = SiglipTokenizer(
+        vocab_file=str(root / "spiece.model"), model_max_length=SIGLIP_TEXT_TOKENS
+    )
     config = SiglipConfig(
         text_config={
             **TINY_TEXT,
             "num_attention_heads": 2,
-            "vocab_size": len(vocab),
+            "vocab_size": len(tokenizer),
             "max_position_embeddings": SIGLIP_TEXT_TOKENS,
-            "pad_token_id": 0,
-            "bos_token_id": 2,  # unused (no start token), but must be inside the vocabulary
-            "eos_token_id": 3,
+            "pad_token_id": tokenizer.pad_token_id,
+            "bos_token_id": tokenizer.eos_token_id,  # unused (no start token), must be in vocab
+            "eos_token_id": tokenizer.eos_token_id,
         },
         vision_config=TINY_VISION,
     )
     torch.manual_seed(1)
     SiglipModel(config).save_pretrained(root)
-    # SigLIP's tokenizer adds only an end token, as the real (sentencepiece) one does.
-    _word_tokenizer(vocab, bos=None, model_max_length=SIGLIP_TEXT_TOKENS).save_pretrained(root)
+    tokenizer.save_pretrained(root)
     SiglipImageProcessorPil(size={"height": IMAGE_SIZE, "width": IMAGE_SIZE}).save_pretrained(root)
     return root
 
 
 def write_blip(root: Path) -> Path:
     import torch
-    from transformers import BlipConfig, BlipForConditionalGeneration, BlipImageProcessorPil
+    from transformers import (
+        BertTokenizer,
+        BlipConfig,
+        BlipForConditionalGeneration,
+        BlipImageProcessorPil,
+    )
 
-    vocab = SPECIAL + WORDS
+    # BLIP's own tokenizer: BERT's WordPiece, with [DEC] as the decoder's start token.
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "[DEC]", *WORDS]
+    ids = {w: i for i, w in enumerate(vocab)}
+    tokenizer = BertTokenizer(vocab=ids, bos_token="[DEC]", model_max_length=32)
     config = BlipConfig(
         text_config={
             **TINY_TEXT,
@@ -116,10 +142,10 @@ def write_blip(root: Path) -> Path:
             "encoder_hidden_size": TINY_VISION["hidden_size"],
             "vocab_size": len(vocab),
             "max_position_embeddings": 32,
-            "pad_token_id": 0,
-            "bos_token_id": 2,
-            "eos_token_id": 3,
-            "sep_token_id": 3,
+            "pad_token_id": ids["[PAD]"],
+            "bos_token_id": ids["[DEC]"],
+            "eos_token_id": ids["[SEP]"],
+            "sep_token_id": ids["[SEP]"],
         },
         vision_config=TINY_VISION,
     )
@@ -128,7 +154,7 @@ def write_blip(root: Path) -> Path:
     with torch.no_grad():  # random weights end at once; this one says "cat" until cut off
         model.text_decoder.cls.predictions.decoder.bias[vocab.index(CAPTION_WORD)] = 50.0
     model.save_pretrained(root)
-    _word_tokenizer(vocab, model_max_length=32).save_pretrained(root)
+    tokenizer.save_pretrained(root)
     BlipImageProcessorPil(size={"height": IMAGE_SIZE, "width": IMAGE_SIZE}).save_pretrained(root)
     return root
 
@@ -138,12 +164,27 @@ WHISPER_SPECIAL = ["<|endoftext|>", "<|startoftranscript|>", "<|transcribe|>", "
 
 def write_whisper(root: Path) -> Path:
     import torch
-    from transformers import WhisperConfig, WhisperFeatureExtractor, WhisperForConditionalGeneration
+    from transformers import (
+        WhisperConfig,
+        WhisperFeatureExtractor,
+        WhisperForConditionalGeneration,
+        WhisperTokenizer,
+    )
 
-    vocab = SPECIAL + WORDS + WHISPER_SPECIAL
-    ids = {w: i for i, w in enumerate(vocab)}
+    # Whisper's own tokenizer: GPT-2 byte-level BPE ("Ġ" marks a leading space) with one
+    # word, " sky", built by merges, and the special tokens decoding starts from.
+    word = "Ġ" + TRANSCRIPT_WORD
+    ids = {letter: i for i, letter in enumerate(dict.fromkeys(word))}
+    merges = [(word[:n], word[n]) for n in range(1, len(word))]
+    for n in range(2, len(word) + 1):
+        ids[word[:n]] = len(ids)
+    for token in WHISPER_SPECIAL:
+        ids[token] = len(ids)
+    tokenizer = WhisperTokenizer(
+        vocab=ids, merges=merges, additional_special_tokens=WHISPER_SPECIAL[1:]
+    )
     config = WhisperConfig(
-        vocab_size=len(vocab),
+        vocab_size=len(ids),
         d_model=16,
         encoder_layers=1,
         decoder_layers=1,
@@ -165,11 +206,9 @@ def write_whisper(root: Path) -> Path:
     generation = model.generation_config
     generation.is_multilingual = False
     generation.no_timestamps_token_id = ids["<|notimestamps|>"]
-    # Real checkpoints suppress non-speech symbols this way; this one may only say "sky".
-    generation.suppress_tokens = [i for w, i in ids.items() if w != TRANSCRIPT_WORD]
+    # Real checkpoints suppress non-speech symbols this way; this one may only say " sky".
+    generation.suppress_tokens = [i for token, i in ids.items() if token != word]
     model.save_pretrained(root)
-    tokenizer = _word_tokenizer(vocab, bos=None, eos="<|endoftext|>")
-    tokenizer.add_special_tokens({"additional_special_tokens": WHISPER_SPECIAL[1:]})
     tokenizer.save_pretrained(root)
     WhisperFeatureExtractor(feature_size=80).save_pretrained(root)
     return root

@@ -69,6 +69,15 @@ def test_clip_matches_transformers_own_normalised_embeddings(clip, dirs):
     np.testing.assert_allclose(ours[3], expected.image_embeds[1].numpy(), atol=1e-5)
 
 
+def test_each_checkpoint_reads_its_own_tokenizer_class(clip, siglip):
+    # The real classes normalise text as the checkpoint was trained: case, punctuation.
+    assert type(clip.tokenizer).__name__ == "CLIPTokenizer"
+    assert type(siglip.tokenizer).__name__ == "SiglipTokenizer"  # sentencepiece spiece.model
+    for model in (clip, siglip):
+        loud, quiet = model.forward([model.preprocess("RED Cat"), model.preprocess("red cat")])
+        np.testing.assert_allclose(loud, quiet, atol=1e-6)
+
+
 def test_vectors_are_unit_float32_of_the_described_size(clip):
     assert clip.describe()["dimensions"] == PROJECTION_DIM
     for vector in clip.forward([clip.preprocess("sky"), clip.preprocess(SKY)]):
