@@ -24,7 +24,7 @@ install: $(PY)
 
 install-test: install
 	$(PIP) install --quiet -e '.[models,image,audio,search,vision,fusion,hf,test]'
-	# espeak-ng speaks the test sentences (cross-modal search test), a Debian package
+	# espeak-ng speaks the test sentences (cross-modal search and audio tests), a Debian package
 	command -v espeak-ng >/dev/null || { S=$$([ "$$(id -u)" = 0 ] || echo sudo); \
 		$$S apt-get update -qq && $$S apt-get install -y -qq espeak-ng; }
 
@@ -40,6 +40,7 @@ bench: install-test
 	$(PY) benchmarks/bench_embeddings.py
 	$(PY) benchmarks/bench_search.py
 	$(PY) benchmarks/bench_images.py
+	$(PY) benchmarks/bench_audio.py
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .ruff_cache
