@@ -39,10 +39,10 @@ EXTENSION = "mmserve_label_sets"  # app.extensions key of the LabelSetStore
 FOLDER = "label-sets"  # under config.data_dir
 MAX_LABELS = 1000  # per call and per set: ImageNet's 1000 classes fit
 MAX_LABEL_CHARS = 200  # a label is a name or a short phrase, not a document
-# Softmax temperature over cosines. Label cosines of one input differ by a few hundredths
-# (bridge: the best label leads the next by ~0.05-0.1), so 0.02 turns a 0.05 lead into
-# ~12x the probability: decisive, yet close calls stay visibly close.
-TEMPERATURE = 0.02
+# Softmax temperature over cosines. With bridge a close call is a lead of ~0.05 in cosine
+# and a clear one ~0.2-0.5: 0.05 makes those e (2.7x), e^4 (55x) and beyond the odds, so
+# close calls stay visibly close and clear ones near 1.
+TEMPERATURE = 0.05
 
 
 def init_app(app: Flask) -> None:
