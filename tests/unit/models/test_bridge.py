@@ -177,3 +177,6 @@ def test_the_served_bridge_classifies_a_photo(make_app):
     vectors = client.post("/v1/embeddings", json={"input": ["a cat", part]}).get_json()["data"]
     assert len(vectors[1]["embedding"]) == 384
     assert np.dot(vectors[0]["embedding"], vectors[1]["embedding"]) > 0.3
+    card = client.get("/v1/models/bridge").get_json()
+    assert set(card["capabilities"]) == {"embed_text", "embed_image", "embed_audio"}
+    assert card["modality"] == "multimodal" and card["details"]["dimensions"] == 384
