@@ -63,6 +63,12 @@ def modality_capability(modality: str) -> str:
 
 def parse_inputs(value: Any, *, config: Any = None, field: str = "input") -> list[Content]:
     """A request's `input`: one item or a list of them; at most config.limits.max_inputs."""
+    if isinstance(value, list) and value and all(_is_token(v) for v in value):
+        raise InvalidRequest(
+            f"{field}: token arrays are not supported; send the text itself",
+            param=field,
+            code="unsupported_input",
+        )
     items = value if isinstance(value, list) else [value]
     single = not isinstance(value, list)
     if not items:
@@ -81,6 +87,10 @@ def parse_inputs(value: Any, *, config: Any = None, field: str = "input") -> lis
     ]
 
 
+def _is_token(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def parse_content(value: Any, *, param: str = "input", config: Any = None) -> Content:
     """One string or content part, decoded; errors name `param`."""
     policy = getattr(config, "media", None) or DEFAULT_POLICY
@@ -89,7 +99,7 @@ def parse_content(value: Any, *, param: str = "input", config: Any = None) -> Co
 
 @singledispatch
 def _parse(value: Any, param: str, policy: MediaPolicy) -> Content:
-    if isinstance(value, list) and all(isinstance(v, int) for v in value):
+    if isinstance(value, list) and all(_is_token(v) for v in value):
         raise InvalidRequest(
             f"{param}: token arrays are not supported; send the text itself",
             param=param,

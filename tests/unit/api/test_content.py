@@ -107,6 +107,12 @@ def test_errors_name_the_item(value, param, status):
     assert caught.value.status == status
 
 
+def test_a_token_array_is_refused_as_a_whole():
+    with pytest.raises(ClientError) as caught:
+        parse_inputs([101, 2023, 102])
+    assert caught.value.param == "input" and caught.value.code == "unsupported_input"
+
+
 def test_limits_come_from_the_config():
     config = Config(limits=Limits(max_inputs=2), media=MediaPolicy(max_image_pixels=100))
     with pytest.raises(ClientError, match="limits.max_inputs") as caught:
