@@ -1,7 +1,7 @@
 """Speech recognition and audio tagging speed (real-time factor) and transcription accuracy.
 
-Measured in one run, on one machine, on a ~35 s passage of espeak-ng speech (10 sentences, 112 words) (the test
-sentences and more, read as one recording):
+Measured in one run, on one machine, on a ~35 s passage of espeak-ng speech (the 4 test
+sentences and 6 more, ~110 words, read as one recording):
 
 1. whisper-tiny.en in-process: faster-whisper called directly on the decoded samples, with
    1 and with 2 CTranslate2 threads (mmserve uses 1 per worker), beam 5, VAD on.
@@ -39,7 +39,7 @@ RESULTS = ROOT / "bench-results"
 EXTRA_SENTENCES = (
     "The library closes early on Sundays, so return your books on Saturday.",
     "A small boat crossed the harbour while the fishermen mended their nets.",
-    "Our train was delayed by twenty minutes because of a signal failure.",
+    "Our train was delayed this morning because of a signal failure.",
     "He painted the kitchen door a bright shade of yellow last summer.",
     "Scientists measured the temperature of the lake every hour for a week.",
     "The old clock in the hallway stopped working during the storm.",

@@ -27,7 +27,6 @@ SAMPLE_RATE = 16_000  # Hz: what speech models take
 WINDOW_SECONDS = 60.0  # audio per work item: a few seconds of CPU at RTF ~0.1
 CUT_SEARCH_SECONDS = 5.0  # a window ends at the quietest point of its last 5 s
 QUIET_FRAME_SECONDS = 0.1  # energy is compared over frames this long
-PROMPT_CHARS = 200  # tail of the previous window's text given as the next one's prompt
 
 
 @dataclass
@@ -101,9 +100,8 @@ def transcribe_windows(
     """Each window through the model's batcher, in order; segment ids and timestamps are
     continued across windows. `options` are SpeechClip fields the model honours."""
     next_id = 0
-    previous = ""
     for start, samples in windows:
-        clip = _clip(runner, samples, options, previous)
+        clip = _clip(runner, samples, options)
         payload = runner.model.preprocess(clip)
         try:
             out = runner.infer([payload], timeout_s, request_id)[0]
@@ -118,20 +116,16 @@ def transcribe_windows(
             _shifted(segment, start, next_id + i) for i, segment in enumerate(out["segments"])
         ]
         next_id += len(segments)
-        previous = (previous + " " + out["text"]).strip()[-PROMPT_CHARS:]
         yield TranscriptPart(start, len(samples) / SAMPLE_RATE, segments, out.get("language"))
 
 
-def _clip(
-    runner: ModelRunner, samples: np.ndarray, options: dict[str, Any], previous: str
-) -> Waveform:
-    honoured = getattr(runner.model, "transcribe_options", frozenset())
-    if not honoured:
+def _clip(runner: ModelRunner, samples: np.ndarray, options: dict[str, Any]) -> Waveform:
+    # The request's prompt goes with every window (it is vocabulary and style). The text of
+    # the previous window is not passed on, as Whisper does within a window: measured on a
+    # 5-minute recording it raised the WER from 0.34 to 0.38 and merged segments.
+    if not getattr(runner.model, "transcribe_options", frozenset()):
         return Waveform(samples, SAMPLE_RATE)
-    chosen = dict(options)
-    if previous and "prompt" in honoured:
-        chosen["prompt"] = previous  # the text so far, as Whisper conditions within a clip
-    return SpeechClip(samples, SAMPLE_RATE, **chosen)
+    return SpeechClip(samples, SAMPLE_RATE, **options)
 
 
 def check_options(runner: ModelRunner, options: dict[str, Any]) -> None:
