@@ -46,11 +46,11 @@ def require_espeak() -> str:
 
 
 @cache
-def speech_wav(text: str) -> bytes:
-    """`text` spoken by espeak-ng (22.05 kHz mono 16-bit WAV)."""
+def speech_wav(text: str, voice: str = "en") -> bytes:
+    """`text` spoken by espeak-ng in `voice` ("en", "de"...): 22.05 kHz mono 16-bit WAV."""
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "speech.wav"
-        subprocess.run([require_espeak(), "-w", str(path), text], check=True)
+        subprocess.run([require_espeak(), "-v", voice, "-w", str(path), text], check=True)
         return path.read_bytes()
 
 

