@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -25,11 +26,11 @@ DIM = 8
 KILL_AFTER = 60  # acknowledged writes before the kill
 
 
-def start_server(data_dir, log_path):
+def start_server(data_dir, log_path, models="fake", **env_extra):
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MMSERVE_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MMSERVE_")} | env_extra
     command = mmserve_command() + [
-        "serve", "--port", str(port), "--models", "fake", "--data-dir", str(data_dir),
+        "serve", "--port", str(port), "--models", models, "--data-dir", str(data_dir),
     ]  # fmt: skip
     with log_path.open("a") as log:
         # Its own process group, so SIGKILL reaches gunicorn's worker (which does the writes)
@@ -140,6 +141,45 @@ def test_cli_indexes_while_the_server_serves_the_same_store(tmp_path):
             json={"query": {"id": "07.txt"}, "top_k": 100, "include_self": True},
         ).json()["data"]
         assert {h["id"] for h in hits} >= {f"{i:02}.txt" for i in range(40)}
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(30)
+
+
+def test_a_job_killed_with_its_server_resumes_after_restart(tmp_path):
+    folder = tmp_path / "media" / "notes"
+    folder.mkdir(parents=True)
+    for i in range(300):
+        (folder / f"{i:03}.txt").write_text(f"note {i}")
+    data, log_path = tmp_path / "data", tmp_path / "server.log"
+    slow = "fake=fake:delay_ms=30"
+    env = {"MMSERVE_MEDIA_MEDIA_ROOT": str(tmp_path / "media")}
+    base, process = start_server(data, log_path, slow, **env)
+    try:
+        job = requests.post(
+            f"{base}/v1/jobs",
+            json={"type": "index", "params": {"path": "notes", "collection": "n"}},
+            timeout=10,
+        ).json()
+        url = f"{base}/v1/jobs/{job['id']}"
+        deadline = time.monotonic() + 30
+        while requests.get(url, timeout=10).json()["progress"]["done"] < 32:
+            assert time.monotonic() < deadline, log_path.read_text()
+            time.sleep(0.05)
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(10)
+    base, process = start_server(data, log_path, slow, **env)
+    url = f"{base}/v1/jobs/{job['id']}"
+    try:
+        deadline = time.monotonic() + 60
+        while (found := requests.get(url, timeout=10).json())["state"] != "succeeded":
+            assert found["state"] in ("interrupted", "running"), found
+            assert time.monotonic() < deadline, log_path.read_text()
+            time.sleep(0.1)
+        assert found["result"]["unchanged"] >= 32
+        assert found["result"]["unchanged"] + found["result"]["indexed"] == 300
+        assert requests.get(f"{base}/v1/collections/n", timeout=10).json()["item_count"] == 300
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(30)

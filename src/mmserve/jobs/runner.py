@@ -115,6 +115,9 @@ class JobRunner:
         return self.store.jobs.update(job.id, state="succeeded", result=result)
 
     def _next(self) -> Job | None:
+        # The store marks jobs of dead processes when it opens; a process that died later
+        # (or whose exit was not yet reaped at our start: a zombie looks alive) is found here.
+        self.store.jobs.interrupt_orphans()
         interrupted = self.store.jobs.list(state="interrupted", limit=1)
         if interrupted:
             return interrupted[0]
