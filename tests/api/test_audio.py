@@ -162,7 +162,9 @@ def test_verbose_json_with_word_timestamps(client):
 @pytest.mark.real_weights
 def test_stream_sends_a_delta_per_segment_then_done(client):
     passage = " ".join(SENTENCES[:2])
-    events = sse_events(transcribe(client, speech_wav(passage), stream="true"))
+    response = transcribe(client, speech_wav(passage), stream="true")
+    assert response.headers["Cache-Control"] == "no-cache"
+    events = sse_events(response)
     deltas = [e for e in events if e["type"] == "transcript.text.delta"]
     assert deltas and events[-1]["type"] == "transcript.text.done"
     assert "".join(e["delta"] for e in deltas) == events[-1]["text"]

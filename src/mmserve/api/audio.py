@@ -144,7 +144,9 @@ def transcriptions() -> Any:
     parts = transcribe_windows(runner, windows, options, timeout_s, g.get("request_id"))
     if body.stream:
         events = _events(parts, g.get("request_id"))
-        return Response(stream_with_context(events), mimetype="text/event-stream")
+        # no-cache and X-Accel-Buffering: proxies (nginx) pass each event on at once
+        headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+        return Response(stream_with_context(events), mimetype="text/event-stream", headers=headers)
     transcript = Transcript()
     for part in parts:
         transcript.add(part)
