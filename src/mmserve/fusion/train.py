@@ -5,7 +5,7 @@ validation score, best weights restored. CPU, whole data set in memory (features
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -84,8 +84,10 @@ def train(
     train_config: TrainConfig | None = None,
     *,
     split: Split | None = None,
+    on_epoch: Callable[[EpochLog], None] | None = None,
 ) -> TrainResult:
-    """Train a fusion model; `split` (row indices) overrides the seeded split."""
+    """Train a fusion model; `split` (row indices) overrides the seeded split. `on_epoch`
+    sees each epoch's log (job progress; it may raise to stop the run)."""
     tc = train_config or TrainConfig()
     check_features(dataset.features, config.modalities)  # names the modality that differs
     split = split or default_split(dataset, tc)
@@ -106,6 +108,8 @@ def train(
         train_loss = _train_epoch(model, data, split.train, weights, optimizer, shuffle, tc)
         val_loss, val_score = _validate(model, dataset, data, split.val, weights)
         result.history.append(EpochLog(epoch, train_loss, val_loss, val_score))
+        if on_epoch is not None:
+            on_epoch(result.history[-1])
         bar.set_postfix(
             loss=f"{train_loss:.4f}", val_loss=f"{val_loss:.4f}", val=f"{val_score:.3f}"
         )
