@@ -7,6 +7,7 @@ from mmserve.api import (
     classifications,
     collections,
     embeddings,
+    fusion,
     health,
     hooks,
     images,
@@ -26,3 +27,4 @@ def init_app(app: Flask) -> None:
     classifications.init_app(app)
     app.register_blueprint(classifications.bp)
     app.register_blueprint(audio.bp)
+    fusion.init_app(app)

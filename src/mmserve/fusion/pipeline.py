@@ -1,0 +1,197 @@
+"""From a data file to a trained, exported, reported fusion model: what `mmserve fusion
+train` / `compare` and the `fusion-train` job all run, so they cannot drift apart.
+
+    load_data(DataOptions)      read + check the file, features from the cache or encoders
+    train_model(data, ...)      train, evaluate on the test split, write the artifact dir
+                                (config, weights, ONNX fp32 + int8) and report/ inside it
+    compare_models(data, ...)   every strategy + single-modality baselines, one report
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mmserve.errors import ConfigError
+from mmserve.fusion.data import FeatureDataset, Split
+from mmserve.fusion.dataset import Table, read_table
+from mmserve.fusion.encoders import (
+    EncoderSet,
+    FeatureCache,
+    encode_table,
+    encoders_for,
+    feature_cache_dir,
+)
+from mmserve.media import MediaPolicy
+
+REPORT_DIR = "report"
+INT8_REPEATS = 20  # timing pairs for the int8 speed-up in the report
+
+
+@dataclass(frozen=True, kw_only=True)
+class DataOptions:
+    path: Path
+    targets: tuple[str, ...]  # column names, optionally "name:regression"
+    data_dir: Path  # the feature cache lives under it
+    split_column: str | None = None
+    columns: Mapping[str, str] = field(default_factory=dict)  # modality -> column name
+    encoders: Mapping[str, str] = field(default_factory=dict)  # modality -> registry id
+
+
+@dataclass
+class LoadedData:
+    dataset: FeatureDataset
+    table: Table
+    split: Split | None  # from the split column, if given
+    cache: FeatureCache
+
+
+@dataclass
+class TrainOutcome:
+    artifact: Path
+    report_json: Path
+    report_html: Path
+    test: dict[str, Any]  # target -> metrics on the test split
+    int8: dict[str, Any] | None
+    result: Any  # train.TrainResult
+
+
+def load_data(
+    options: DataOptions,
+    *,
+    encoder_set: EncoderSet | None = None,
+    policy: MediaPolicy | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> LoadedData:
+    table = read_table(
+        options.path, options.targets, columns=options.columns, split_column=options.split_column
+    )
+    encoders = encoders_for(table, options.encoders, encoder_set)
+    cache = FeatureCache(feature_cache_dir(options.data_dir))
+    dataset, split = encode_table(table, encoders, cache, policy=policy, progress=progress)
+    return LoadedData(dataset, table, split, cache)
+
+
+def train_model(
+    data: LoadedData,
+    out: str | Path,
+    *,
+    strategy: str = "attention",
+    train_config: Any = None,
+    options: Mapping[str, Any] | None = None,
+    on_epoch: Callable[[Any], None] | None = None,
+    overwrite: bool = False,
+) -> TrainOutcome:
+    from mmserve.fusion.artifact import ONNX, ONNX_INT8, save_artifact
+    from mmserve.fusion.export import compare_int8
+    from mmserve.fusion.model import FusionConfig
+    from mmserve.fusion.report import build_report, write_report
+    from mmserve.fusion.train import TrainConfig, evaluate, train
+
+    tc = train_config or TrainConfig()
+    config = FusionConfig.for_dataset(data.dataset, strategy, options=dict(options or {}))
+    result = train(data.dataset, config, tc, split=data.split, on_epoch=on_epoch)
+    test_data = data.dataset.take(result.split.test)
+    test = evaluate(result.model, test_data)
+    training = {
+        **result.summary(),
+        "data": str(data.table.path),
+        "split": {k: len(v) for k, v in result.split.to_dict().items()},
+        "train_config": _plain(tc),
+    }
+    out = save_artifact(
+        out, result.model, metrics=test, training=training, onnx=True, overwrite=overwrite
+    )
+    int8 = _int8_summary(
+        compare_int8(result.model, out / ONNX, out / ONNX_INT8, test_data, repeats=INT8_REPEATS)
+    )
+    report = build_report(result, data.dataset)
+    report |= {"data": data.table.report.as_dict(), "int8": int8}
+    files = write_report(report, out / REPORT_DIR)
+    return TrainOutcome(out, files.json, files.html, test, int8, result)
+
+
+def compare_models(
+    data: LoadedData,
+    out: str | Path,
+    *,
+    strategies: Sequence[str] | None = None,
+    train_config: Any = None,
+    options: Mapping[str, Any] | None = None,
+) -> tuple[Any, Path]:
+    """(Comparison, report.html): the report shows the best fusion run plus the table."""
+    from mmserve.fusion.compare import compare
+    from mmserve.fusion.report import build_report, write_report
+
+    if data.split is not None:
+        raise ConfigError("compare uses a seeded split; drop --split-column (or use train)")
+    table = compare(data.dataset, strategies, train_config=train_config, options=options)
+    fused = [r for r in table.rows if "+" in r["modalities"]] or table.rows
+    best = max(fused, key=lambda r: _headline(r))
+    report = build_report(table.results[best["run"]], data.dataset, comparison=table)
+    report |= {"data": data.table.report.as_dict(), "best": best["run"]}
+    files = write_report(report, out)
+    return table, files.html
+
+
+def artifact_summary(path: str | Path) -> dict[str, Any]:
+    """What the registry shows about a model: strategy, inputs, targets, test metrics."""
+    from mmserve.fusion.artifact import read_manifest
+
+    m = read_manifest(path)
+    headline = {}
+    for name, metrics in m.metrics.items():
+        if isinstance(metrics, dict):
+            keep = ("accuracy", "macro_f1", "macro_auc", "r2", "mae")
+            headline[name] = {k: metrics[k] for k in keep if k in metrics}
+    return {
+        "strategy": m.model.get("strategy"),
+        "modalities": m.encoders,
+        "targets": {t.name: list(t.classes) or "regression" for t in m.targets},
+        "test_metrics": headline,
+    }
+
+
+def check_servable(path: str | Path) -> dict[str, Any]:
+    """The registry summary of an artifact dir that can be served; ConfigError saying what
+    is wrong otherwise (not a fusion model, not exported, an encoder this install lacks)."""
+    from mmserve.fusion.artifact import ONNX, read_manifest
+    from mmserve.models.registry import list_models
+
+    path = Path(path)
+    manifest = read_manifest(path)
+    if not (path / ONNX).exists():
+        raise ConfigError(f"{path.name} has no {ONNX}; run `mmserve fusion export {path}` first")
+    known = list_models()
+    unknown = [e for e in manifest.encoders.values() if e and e not in known]
+    if unknown:
+        raise ConfigError(f"{path.name} needs encoder {unknown[0]!r}, which is not installed")
+    return artifact_summary(path)
+
+
+def _headline(row: Mapping[str, Any]) -> float:
+    """The first accuracy or R2 column of a comparison row (higher is better)."""
+    for key, value in row.items():
+        if key.endswith((" accuracy", " R2")) and isinstance(value, float):
+            return value
+    return 0.0
+
+
+def _int8_summary(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """Speed and size of int8 against fp32, and each target's headline metric for both."""
+    summary = {k: raw[k] for k in ("batch_size", "fp32_ms", "int8_ms", "speedup")}
+    summary |= {"fp32_bytes": raw["fp32_bytes"], "int8_bytes": raw["int8_bytes"]}
+    for precision in ("fp32", "int8"):
+        summary[f"{precision}_metrics"] = {
+            t: {k: m[k] for k in ("accuracy", "macro_auc", "r2") if k in m}
+            for t, m in raw["metrics"][precision].items()
+        }
+    return summary
+
+
+def _plain(config: Any) -> dict[str, Any]:
+    from dataclasses import asdict
+
+    return asdict(config)
