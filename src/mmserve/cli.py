@@ -71,6 +71,15 @@ def _add_search_commands() -> None:
 _add_search_commands()
 
 
+def _add_fusion_commands() -> None:
+    from mmserve.fusion_cli import fusion_group
+
+    main.add_command(fusion_group)
+
+
+_add_fusion_commands()
+
+
 def _load(config_path: Path | None, overrides: dict[str, Any]) -> Any:
     try:
         return load_config(config_path, overrides=overrides)
