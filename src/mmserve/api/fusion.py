@@ -32,7 +32,7 @@ from mmserve.batching.runner import ModelRunner
 from mmserve.config import ModelConfig
 from mmserve.errors import ConfigError, InvalidRequest, NotFound
 from mmserve.fusion.encoders import EncoderSet
-from mmserve.fusion.pipeline import check_servable
+from mmserve.fusion.pipeline import allowed_path, check_servable
 from mmserve.fusion.serving import FusionServingModel
 from mmserve.media import SAMPLE_RATE, load_audio, load_image
 from mmserve.metrics import Metrics
@@ -237,20 +237,8 @@ def _model_name(model: str | None) -> str:
 
 
 def _allowed_path(raw: str) -> Path:
-    """Inside the data directory or the media root (relative: to the data directory)."""
     config = services().config
-    roots = [config.data_dir.resolve()]
-    if config.media.media_root is not None:
-        roots.append(Path(config.media.media_root).resolve())
-    path = (roots[0] / raw).resolve()
-    if not any(path.is_relative_to(root) for root in roots):
-        raise InvalidRequest(
-            f"path {raw!r} is outside the data directory and the media root; copy the model "
-            "there, or register it with `mmserve fusion register`",
-            param="path",
-            code="path_not_allowed",
-        )
-    return path
+    return allowed_path(raw, config.data_dir, config.media.media_root, param="path")
 
 
 def check_artifact(path: Path, *, param: str) -> dict[str, Any]:

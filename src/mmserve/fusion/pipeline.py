@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mmserve.errors import ConfigError
+from mmserve.errors import ConfigError, InvalidRequest
 from mmserve.fusion.data import FeatureDataset, Split
 from mmserve.fusion.dataset import Table, read_table
 from mmserve.fusion.encoders import (
@@ -152,6 +152,21 @@ def artifact_summary(path: str | Path) -> dict[str, Any]:
         "targets": {t.name: list(t.classes) or "regression" for t in m.targets},
         "test_metrics": headline,
     }
+
+
+def allowed_path(raw: str, data_dir: Path, media_root: Path | None, *, param: str) -> Path:
+    """A path a client named (over HTTP), resolved inside the data directory or the media
+    root (relative paths: to the data directory); InvalidRequest naming `param` otherwise."""
+    roots = [Path(data_dir).resolve()] + ([Path(media_root).resolve()] if media_root else [])
+    path = (roots[0] / raw).resolve()  # an absolute `raw` replaces the root
+    if not any(path.is_relative_to(root) for root in roots):
+        raise InvalidRequest(
+            f"{param} {raw!r} is outside the data directory and the media root; copy it "
+            "there, or use the mmserve fusion CLI",
+            param=param,
+            code="path_not_allowed",
+        )
+    return path
 
 
 def check_servable(path: str | Path) -> dict[str, Any]:
