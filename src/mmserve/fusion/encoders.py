@@ -198,7 +198,7 @@ def _encode_chunk(
     features: dict[int, dict[str, np.ndarray]],
     failed: dict[int, str],
 ) -> None:
-    todo: list[tuple[int, str, Any]] = []  # (row, key, decoded item)
+    todo: dict[str, tuple[list[int], Any]] = {}  # key -> (rows, decoded item): one encoding
     for i in chunk:
         value = rows[i].inputs.get(modality)
         if value is None or i in failed:
@@ -209,6 +209,9 @@ def _encode_chunk(
             failed[i] = f"{modality} file {str(value)!r} cannot be read: {e.strerror}"
             continue
         key = FeatureCache.key(content)
+        if key in todo:  # the same content twice in one chunk
+            todo[key][0].append(i)
+            continue
         cached = cache.get(encoder.encoder_id, key)
         if cached is not None:
             features[i][modality] = cached
@@ -220,13 +223,14 @@ def _encode_chunk(
         except ClientError as e:
             failed[i] = f"{modality} file {value.name!r}: {e.message}"
             continue
-        todo.append((i, key, item))
+        todo[key] = ([i], item)
     if not todo:
         return
-    encoded = encoder.encode([item for _, _, item in todo])
-    for (i, key, _), feats in zip(todo, encoded, strict=True):
+    encoded = encoder.encode([item for _, item in todo.values()])
+    for (key, (rows_of_key, _)), feats in zip(todo.items(), encoded, strict=True):
         cache.put(encoder.encoder_id, key, feats)
-        features[i][modality] = feats
+        for i in rows_of_key:
+            features[i][modality] = feats
 
 
 def _given_split(rows: list[Row]) -> Split | None:
