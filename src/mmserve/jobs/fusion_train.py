@@ -2,13 +2,13 @@
 
     POST /v1/jobs {"type": "fusion-train",
                    "params": {"data": "memes/data.csv", "targets": ["label"],
-                              "strategy": "gated", "register": "memes"}}
+                              "strategy": "gated", "register_as": "memes"}}
 
 `data` is relative to the data directory (or absolute inside it or the media root).
 Progress: features encoded, then epochs (`total` is the epoch limit; early stopping may
 end sooner). While it trains, `result` holds the metrics so far (per-epoch losses and
 validation score); at the end, the artifact path, test metrics, report and, with
-`register`, the registered version. Cancel stops it at the next epoch. A resumed job
+`register_as`, the registered version. Cancel stops it at the next epoch. A resumed job
 (the server stopped mid-run) starts over: features come from the cache, so that is cheap.
 """
 
@@ -35,10 +35,11 @@ class FusionTrainParams(BaseModel):
     strategy: StrictStr = "attention"
     seed: int = 0
     epochs: int = Field(100, ge=1, le=10_000)
+    patience: int = Field(10, ge=1, le=10_000, description="Epochs without improvement")
     hidden: int | None = Field(None, ge=4, le=4096)
     split_column: StrictStr | None = None
     encoders: dict[str, StrictStr] = Field(default_factory=dict, description="modality -> id")
-    register: StrictStr | None = Field(None, description="Register the model under this name")
+    register_as: StrictStr | None = Field(None, description="Register the model as this name")
 
     @field_validator("strategy")
     @classmethod
@@ -61,13 +62,13 @@ def _data_file(params: FusionTrainParams, config: Any) -> Path:
 
 def _check(params: FusionTrainParams, config: Any) -> None:
     _data_file(params, config)
-    if params.register is not None:
+    if params.register_as is not None:
         from mmserve.store.fusion_models import NAME
 
-        if not NAME.match(params.register):
+        if not NAME.match(params.register_as):
             raise InvalidRequest(
-                "params.register: use 1-64 lowercase letters, digits, '-' or '_'",
-                param="params.register",
+                "params.register_as: use 1-64 lowercase letters, digits, '-' or '_'",
+                param="params.register_as",
             )
 
 
@@ -103,7 +104,9 @@ def fusion_train(ctx: JobContext, params: FusionTrainParams) -> dict[str, Any]:
             data,
             Path(config.data_dir) / RUNS / ctx.job.id,
             strategy=params.strategy,
-            train_config=TrainConfig(seed=params.seed, epochs=params.epochs, progress=False),
+            train_config=TrainConfig(
+                seed=params.seed, epochs=params.epochs, patience=params.patience, progress=False
+            ),
             options={"hidden": params.hidden} if params.hidden else {},
             on_epoch=epoch,
             overwrite=True,  # a resumed job starts over in its own directory
@@ -119,12 +122,12 @@ def fusion_train(ctx: JobContext, params: FusionTrainParams) -> dict[str, Any]:
         "data": _data(data),
         "history": history,
     }
-    if params.register:
+    if params.register_as:
         summary = check_servable(outcome.artifact)
         version = FusionRegistry(config.data_dir).register(
-            params.register, outcome.artifact, summary=summary
+            params.register_as, outcome.artifact, summary=summary
         )
-        result["registered"] = {"model": f"fusion/{params.register}", "version": version.version}
+        result["registered"] = {"model": f"fusion/{params.register_as}", "version": version.version}
     return result
 
 
