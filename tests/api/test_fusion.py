@@ -207,3 +207,15 @@ def test_training_job_registers_the_model(client, tmp_path):
         json={"type": "fusion-train", "params": {"data": "/etc/passwd", "targets": ["a"]}},
     )
     assert outside.status_code == 400 and outside.get_json()["error"]["param"] == "params.data"
+
+
+def test_serving_fusion_models_imports_no_torch():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "import mmserve.api.fusion, mmserve.fusion.serving, mmserve.jobs.fusion_train\n"
+        "sys.exit(sorted({'torch', 'matplotlib'} & set(sys.modules)) or 0)\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
