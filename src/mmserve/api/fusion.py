@@ -83,7 +83,9 @@ class FusionServing:
             runner.start(wait=True)  # the head loads in milliseconds; encoders once per app
             self._runners[name] = (version.version, runner)
         if current:  # requests already queued on the old version may still finish
-            threading.Timer(self.timeout_s, current[1].stop).start()
+            retire = threading.Timer(self.timeout_s, current[1].stop)
+            retire.daemon = True  # must not hold a stopping server up
+            retire.start()
         return runner, version.version
 
     def stop(self) -> None:
