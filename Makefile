@@ -5,6 +5,8 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# Debian packages the tests and benchmarks need are installed if missing; sudo unless root.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: install install-test serve test lint bench clean
 
@@ -25,8 +27,7 @@ install: $(PY)
 install-test: install
 	$(PIP) install --quiet -e '.[models,image,audio,search,vision,fusion,hf,test]'
 	# espeak-ng speaks the test sentences (cross-modal search and audio tests), a Debian package
-	command -v espeak-ng >/dev/null || { S=$$([ "$$(id -u)" = 0 ] || echo sudo); \
-		$$S apt-get update -qq && $$S apt-get install -y -qq espeak-ng; }
+	command -v espeak-ng >/dev/null || ($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq espeak-ng)
 
 serve: install
 	$(VENV)/bin/mmserve serve --host $(HOST) --port $(PORT)
@@ -36,7 +37,9 @@ test: install-test
 	$(VENV)/bin/ruff format --check src tests benchmarks
 	$(PY) -m pytest
 
+# wrk is the HTTP load generator of the benchmarks.
 bench: install-test
+	command -v wrk >/dev/null || ($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq wrk)
 	$(PY) benchmarks/bench_embeddings.py
 	$(PY) benchmarks/bench_search.py
 	$(PY) benchmarks/bench_images.py

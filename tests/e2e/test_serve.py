@@ -73,7 +73,8 @@ def wait_until_ready(base: str, process: subprocess.Popen, log_path: Path) -> No
         try:
             if requests.get(f"{base}/readyz", timeout=1).status_code == 200:
                 return
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):
+            # Not listening yet, or too busy loading models to answer within the second.
             pass
         time.sleep(0.2)
     pytest.fail(f"server not ready in {START_TIMEOUT_S} s:\n{log_path.read_text()}")

@@ -53,8 +53,15 @@ def create_model(model_id: str, source: str) -> Model:
 def _import_backends() -> None:
     # Imported here, not at package import, so `import mmserve` stays cheap and a backend's
     # optional dependency is only needed when it is used.
-    from mmserve.models import bridge  # noqa: F401  (composes minilm, imagenet, yamnet)
-    from mmserve.models import fake, onnx_text  # noqa: F401
-    from mmserve.models import imagenet, ocr  # noqa: F401
-    from mmserve.models import hf  # noqa: F401  (torch and transformers only when used)
-    from mmserve.models import whisper, yamnet  # noqa: F401
+    # bridge composes minilm, imagenet and yamnet; hf imports torch and transformers only
+    # when one of its models is built.
+    from mmserve.models import (  # noqa: F401
+        bridge,
+        fake,
+        hf,
+        imagenet,
+        ocr,
+        onnx_text,
+        whisper,
+        yamnet,
+    )
