@@ -216,8 +216,8 @@ def _rechunk(blocks: Iterator[np.ndarray], size: int) -> Iterator[np.ndarray]:
 
 
 def _header_seconds(data: bytes, container: Any, stream: Any) -> float | None:
-    """The longest duration any header declares. FFmpeg caps a WAV's at what the file
-    holds, so a WAV header claiming hours over one second of data is read here too."""
+    """The longest duration any header declares. For a WAV, what its data chunk declares,
+    capped at the bytes that came (FFmpeg's figure can come from the RIFF size instead)."""
     declared: list[float | None] = []
     if stream.duration is not None and stream.time_base is not None:
         declared.append(float(stream.duration * stream.time_base))
@@ -241,7 +241,10 @@ def wav_declared_seconds(data: bytes) -> float | None:
         elif chunk_id == b"data":
             if size in WAV_SIZE_UNKNOWN or byte_rate == 0:
                 return None
-            return size / byte_rate
+            # Writers to a pipe (espeak-ng --stdout, sox) put a large placeholder here; the
+            # samples cannot outrun the bytes that came, so those bound the duration.
+            present = len(data) - (position + 8)
+            return min(size, present) / byte_rate
         position += 8 + size + (size & 1)  # chunks are padded to an even length
     return None
 
