@@ -6,10 +6,17 @@ from mmserve.config import Config, Limits, ModelConfig, load_config, parse_model
 from mmserve.errors import ConfigError
 
 
-def test_defaults_serve_minilm_on_loopback():
+def test_defaults_serve_every_capability_on_loopback():
     config = load_config(env={})
     assert (config.host, config.port) == ("127.0.0.1", 8000)
-    assert [m.id for m in config.models] == ["minilm"]
+    assert [m.id for m in config.models] == [
+        "minilm",
+        "bridge",
+        "efficientnet-lite0",
+        "rapidocr",
+        "yamnet",
+        "whisper-tiny.en",
+    ]
     assert config.data_dir.name == "mmserve"
 
 
