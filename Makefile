@@ -44,6 +44,7 @@ bench: install-test
 	$(PY) benchmarks/bench_search.py
 	$(PY) benchmarks/bench_images.py
 	$(PY) benchmarks/bench_audio.py
+	$(PY) benchmarks/bench_memory.py
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .ruff_cache

@@ -57,7 +57,7 @@ def machine_busy_s() -> float:
 
 def tree_cpu_s(pid: int) -> float:
     """CPU seconds used so far by a process and its live descendants."""
-    return sum(_process_cpu_s(p) for p in _process_tree(pid))
+    return sum(_process_cpu_s(p) for p in process_tree(pid))
 
 
 def waited_children_cpu_s() -> float:
@@ -65,14 +65,14 @@ def waited_children_cpu_s() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def _process_tree(pid: int) -> list[int]:
+def process_tree(pid: int) -> list[int]:
     pids = [pid]
     for task in Path(f"/proc/{pid}/task").glob("*/children"):
         try:
             children = task.read_text().split()
         except FileNotFoundError:
             continue  # the thread ended
-        pids.extend(p for child in children for p in _process_tree(int(child)))
+        pids.extend(p for child in children for p in process_tree(int(child)))
     return pids
 
 

@@ -13,6 +13,7 @@ import requests
 
 from tests.audio_models import SENTENCES, speech_wav, tone, wav_bytes, word_error_rate
 from tests.e2e.test_serve import free_port, mmserve_command, wait_until_ready
+from tests.unit.media.makers import wav_claiming
 
 pytestmark = [pytest.mark.e2e, pytest.mark.real_weights]
 
@@ -95,11 +96,11 @@ def test_openai_client_streams_events(client, speech_file):
 
 
 def test_openai_client_sees_a_413_naming_the_limit(client):
-    # A WAV header declaring two hours, over the default max_audio_seconds (an hour).
-    wav = bytearray(wav_bytes(tone(0.5)))
-    wav[40:44] = (2 * 3600 * 16_000 * 2).to_bytes(4, "little")
+    # Two hours, over the default max_audio_seconds (an hour), at 500 Hz to stay under the
+    # 10 MiB body limit (7.2 MB): refused from the header, nothing decoded.
+    wav = wav_claiming(2 * 3600, 2 * 3600, rate=500)
     with pytest.raises(openai.APIStatusError) as caught:
-        client.audio.transcriptions.create(model="whisper-1", file=("long.wav", bytes(wav)))
+        client.audio.transcriptions.create(model="whisper-1", file=("long.wav", wav))
     assert caught.value.status_code == 413
     assert "1:00:00 (3600 s)" in caught.value.body["message"]
 
