@@ -3,7 +3,7 @@
 `mmserve serve` with no --models (what `make serve` starts) in a subprocess, measured three
 times: loaded and idle; after one client has called every route (bridge embeddings of photos,
 captions, OCR, audio tags, a transcription) three times over; after 8 clients at once have
-done the same 16 times, with 1600x1200 pages of text and 2 minutes of speech. RSS is the sum
+done the same 16 times, with 1600x1200 pages of text and 100 s of speech. RSS is the sum
 over gunicorn's master and worker; the peak is their high-water marks (VmHWM). Issue target:
 under 1.5 GB. Writes bench-results/memory.json.
 """
@@ -14,13 +14,13 @@ import base64
 import io
 import json
 import shutil
-import subprocess
 import sys
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import requests
+from bench_audio import PASSAGE, speech_wav
 from cpu import process_tree
 from PIL import Image, ImageDraw
 from served import Server
@@ -51,12 +51,12 @@ def page_of_text() -> bytes:
     return buffer.getvalue()
 
 
-def speech(seconds_hint: int) -> bytes:
-    espeak = shutil.which("espeak-ng")
-    if espeak is None:
+def speech() -> bytes:
+    """About 100 s of espeak-ng speech: bench_audio's passage of 10 sentences, read 3 times.
+    (One sentence repeated for minutes sends whisper into temperature fallbacks: a 504.)"""
+    if shutil.which("espeak-ng") is None:
         sys.exit("espeak-ng is needed (make install-test installs it)")
-    text = "the quick brown fox jumps over the lazy dog. " * (seconds_hint // 2)
-    return subprocess.run([espeak, "--stdout", text], capture_output=True, check=True).stdout
+    return speech_wav(" ".join([PASSAGE] * 3))
 
 
 def every_route(url: str, jpeg: bytes, wav: bytes) -> list[int]:
@@ -81,7 +81,7 @@ def load(url: str, clients: int, rounds: int, jpeg: bytes, wav: bytes) -> list[i
 
 def main() -> None:
     command = [str(Path(sys.executable).with_name("mmserve")), "serve"]
-    jpeg, wav = page_of_text(), speech(120)
+    jpeg, wav = page_of_text(), speech()
     results = {}
     with tempfile.TemporaryDirectory() as data_dir:
         with Server("mmserve (default models)", [*command, "--data-dir", data_dir]) as server:

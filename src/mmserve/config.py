@@ -54,7 +54,7 @@ from mmserve.media.policy import MediaPolicy
 
 ENV_PREFIX = "MMSERVE_"
 # Every capability out of the box (`make serve`): text embeddings, the joint text-image-audio
-# space, ImageNet labels, OCR, audio tags and English speech. 0.63 GB RSS loaded and idle
+# space, ImageNet labels, OCR, audio tags and English speech. 0.87 GB RSS loaded and idle
 # (docs/benchmarks.md, "Memory"); `--models minilm` serves text embeddings alone.
 DEFAULT_MODELS = ("minilm", "bridge", "efficientnet-lite0", "rapidocr", "yamnet", "whisper-tiny.en")
 LOG_LEVELS = ("debug", "info", "warning", "error")

@@ -19,16 +19,18 @@ from mmserve.config import Config
 
 log = logging.getLogger("mmserve.server")
 
-# glibc mallopt parameters (malloc.h) and the values we measured with every default model
-# loaded and 8 clients sending large images and long audio: peak RSS 3.0 -> 2.2 GB, RSS
-# after the burst 2.2 -> 1.5 GB, idle 0.94 -> 0.63 GB (docs/benchmarks.md, "Memory").
+# glibc mallopt parameters (malloc.h). Measured by benchmarks/bench_memory.py with every
+# default model (RSS loaded / after one client ran every route / after 8 clients did):
+# untuned 1.03 / 1.82 / 2.46 GB, these settings 0.87 / 1.25 / 1.86 GB. A lower mmap
+# threshold (256 KiB) saved more memory but made transcription 28% slower (CTranslate2's
+# buffers were mapped and faulted in on every call), so large blocks stay in the heap.
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD, M_ARENA_MAX = -1, -3, -8
 MALLOC_SETTINGS = {
     # Few heaps for many request threads: each thread's arena otherwise keeps its own peak.
     M_ARENA_MAX: 2,
-    # Decoded images, audio and activation buffers (>= 256 KiB) are mapped and unmapped on
-    # free, rather than left in a heap by glibc's self-raising threshold.
-    M_MMAP_THRESHOLD: 256 * 1024,
+    # Fixed at glibc's own ceiling: setting the trim threshold would otherwise freeze the
+    # mmap threshold at its 128 KiB start (mallopt(3)).
+    M_MMAP_THRESHOLD: 32 * 1024 * 1024,
     M_TRIM_THRESHOLD: 1024 * 1024,  # give a heap's free top back to the system past 1 MiB
 }
 

@@ -19,7 +19,8 @@ from tests.vision_models import b64, encoded
 pytestmark = [pytest.mark.e2e, pytest.mark.real_weights]
 
 SENTENCE = SENTENCES[0]
-# Measured: 0.63 GB loaded, 0.89 GB after every route ran (1.33 GB peak) with one client.
+# benchmarks/bench_memory.py: 0.87 GB loaded, 1.25 GB after one client ran every route with
+# large inputs (a 1600x1200 page, 100 s of speech) three times.
 RSS_LIMIT_BYTES = 1.5e9
 
 
