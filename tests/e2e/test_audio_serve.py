@@ -3,16 +3,12 @@ openai client exactly as OpenAI's documentation shows, and with plain HTTP (curl
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-
 import openai
 import pytest
 import requests
 
 from tests.audio_models import SENTENCES, speech_wav, tone, wav_bytes, word_error_rate
-from tests.e2e.test_serve import free_port, mmserve_command, wait_until_ready
+from tests.e2e.test_serve import running_server
 from tests.unit.media.makers import wav_claiming
 
 pytestmark = [pytest.mark.e2e, pytest.mark.real_weights]
@@ -22,28 +18,9 @@ PASSAGE = " ".join(SENTENCES[:2])
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    port = free_port()
     folder = tmp_path_factory.mktemp("audio-serve")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MMSERVE_")}
-    command = mmserve_command() + [
-        "serve",
-        "--port",
-        str(port),
-        "--models",
-        "whisper-tiny.en,yamnet",
-        "--data-dir",
-        str(folder / "data"),
-    ]
-    log_path = folder / "server.log"
-    with log_path.open("w") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_ready(base, process, log_path)
+    with running_server(folder, "--models", "whisper-tiny.en,yamnet") as (base, _, _):
         yield base
-    finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=30)
 
 
 @pytest.fixture(scope="module")

@@ -3,9 +3,6 @@ capability answers through its route, and the server stays within the memory we 
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -13,7 +10,7 @@ import requests
 
 from mmserve.config import DEFAULT_MODELS
 from tests.audio_models import SENTENCES, speech_wav, word_error_rate
-from tests.e2e.test_serve import free_port, mmserve_command, wait_until_ready
+from tests.e2e.test_serve import running_server
 from tests.vision_models import b64, encoded
 
 pytestmark = [pytest.mark.e2e, pytest.mark.real_weights]
@@ -26,20 +23,8 @@ RSS_LIMIT_BYTES = 1.5e9
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    port = free_port()
-    folder = tmp_path_factory.mktemp("default-serve")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MMSERVE_")}
-    command = mmserve_command() + ["serve", "--port", str(port), "--data-dir", str(folder)]
-    log_path = folder / "server.log"
-    with log_path.open("w") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_ready(base, process, log_path)
+    with running_server(tmp_path_factory.mktemp("default-serve")) as (base, process, _):
         yield base, process
-    finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=30)
 
 
 def rss_bytes(pid: int) -> int:

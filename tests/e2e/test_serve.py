@@ -9,7 +9,9 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -35,26 +37,21 @@ def mmserve_command() -> list[str]:
     return [str(script)] if script.exists() else [shutil.which("mmserve") or "mmserve"]
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
+@contextmanager
+def running_server(folder: Path, *args: str) -> Iterator[tuple[str, subprocess.Popen, Path]]:
+    """`mmserve serve ARGS` on a free port, its data dir and log in `folder`: yields (base
+    URL, process, log path) once ready; stops it with SIGTERM and checks it exited cleanly."""
     port = free_port()
-    log_path = tmp_path_factory.mktemp("serve") / "server.log"
+    log_path = folder / "server.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith("MMSERVE_")}
-    command = mmserve_command() + [
-        "serve",
-        "--port",
-        str(port),
-        "--models",
-        "minilm,fake",
-        "--data-dir",
-        str(log_path.parent / "data"),
-    ]
+    data_dir = str(folder / "data")
+    command = [*mmserve_command(), "serve", "--port", str(port), "--data-dir", data_dir, *args]
     with log_path.open("w") as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
     base = f"http://127.0.0.1:{port}"
     try:
         wait_until_ready(base, process, log_path)
-        yield base, log_path
+        yield base, process, log_path
     finally:
         process.send_signal(signal.SIGTERM)
         try:
@@ -63,6 +60,13 @@ def server(tmp_path_factory):
             process.kill()
             raise
     assert process.returncode == 0, log_path.read_text()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    with running_server(tmp_path_factory.mktemp("serve"), "--models", "minilm,fake") as started:
+        base, _, log_path = started
+        yield base, log_path
 
 
 def wait_until_ready(base: str, process: subprocess.Popen, log_path: Path) -> None:
