@@ -13,6 +13,8 @@ import time
 
 import numpy as np
 import pytest
+from werkzeug.datastructures import FileStorage, MultiDict
+from werkzeug.test import encode_multipart
 
 from mmserve.app import create_app
 from mmserve.config import Config, Limits, ModelConfig
@@ -88,8 +90,11 @@ def client(tmp_path_factory):
 
 
 def upload(client, path, wav: bytes, **fields):
-    data = {"file": (io.BytesIO(wav), "clip.wav"), **fields}
-    return client.post(path, data=data, content_type="multipart/form-data")
+    # Encoded here, in memory: the test client spools a body past 500 kB to a temporary file
+    # that it never closes (a ResourceWarning, an error under this suite's settings).
+    file = FileStorage(io.BytesIO(wav), filename="clip.wav", content_type="audio/wav")
+    boundary, body = encode_multipart(MultiDict({"file": file, **fields}))
+    return client.post(path, data=body, content_type=f"multipart/form-data; boundary={boundary}")
 
 
 def transcribe(client, wav: bytes, **fields):
@@ -198,8 +203,7 @@ def test_options_a_model_cannot_honour_are_refused_by_name(client):
 
 
 def test_too_long_is_413_naming_the_limit_before_decoding(client):
-    # 400 kB: under the 500 kB past which the test client spools its body to a file it leaks
-    long_wav = wav_claiming(MAX_SECONDS + 100, MAX_SECONDS + 100, rate=500)
+    long_wav = wav_claiming(MAX_SECONDS + 100, MAX_SECONDS + 100, rate=500)  # 400 kB
     response = transcribe(client, long_wav)
     assert response.status_code == 413
     assert response.json["error"]["param"] == "file"
@@ -309,3 +313,42 @@ def test_a_short_clip_has_one_frame_ending_at_its_end(client):
     assert response.json["frames"] == [
         {"start": 0.0, "end": 0.5, "labels": response.json["frames"][0]["labels"]}
     ]
+
+
+def test_upload_routes_take_bodies_up_to_the_media_limit_not_the_body_limit(tmp_path):
+    # limits.max_body_bytes guards JSON routes; a route taking one recording allows what
+    # [media] max_audio_bytes allows (as base64 too), so an hour needs no global change.
+    config = Config(
+        data_dir=tmp_path / "data",
+        limits=Limits(max_body_bytes=64 * 1024),
+        media=MediaPolicy(max_audio_bytes=1024 * 1024),
+        models=(
+            ModelConfig(id="windows", source="test-window-transcriber", max_batch_size=1),
+            ModelConfig(id="fake"),
+        ),
+    )
+    app = create_app(config, wait_for_models=True)
+    try:
+        client = app.test_client()
+        nine_seconds = wav_bytes(tone(9.0))  # 288 kB: over the body limit, under the media one
+        heard = transcribe(client, nine_seconds, model="windows")
+        assert heard.status_code == 200, heard.json
+        assert heard.json["text"] == "9.00s"
+
+        as_json = {"audio": base64.b64encode(nine_seconds).decode(), "model": "windows"}
+        assert client.post("/v1/audio/transcriptions", json=as_json).status_code == 200
+
+        text = client.post("/v1/embeddings", json={"model": "fake", "input": "x" * 300_000})
+        assert text.status_code == 413
+        assert "limits.max_body_bytes" in text.json["error"]["message"]
+
+        over_media = transcribe(client, wav_bytes(tone(40.0)), model="windows")  # 1.28 MB
+        assert over_media.status_code == 413
+        assert "the limit is 1,048,576 bytes" in over_media.json["error"]["message"]
+
+        over_body = transcribe(client, wav_bytes(tone(50.0)), model="windows")  # 1.6 MB
+        assert over_body.status_code == 413
+        error = over_body.json["error"]
+        assert error["code"] == "body_too_large" and "[media] max_audio_bytes" in error["message"]
+    finally:
+        app.extensions["mmserve"].pool.stop()

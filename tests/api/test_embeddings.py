@@ -110,7 +110,7 @@ def test_too_many_tokens_names_the_limit_and_the_item(make_app):
 def test_body_over_the_limit_is_413_from_the_header(make_app):
     client = make_app(max_body_bytes=2048).test_client()
     error = error_of(post(client, input="x" * 4000), 413)
-    assert "limit is 2048" in error["message"]
+    assert "the limit is 2,048 (limits.max_body_bytes)" in error["message"]
 
 
 def test_wrong_method_is_405_with_allow(client):

@@ -25,7 +25,7 @@ from mmserve.api.audio_schemas import (
     TranscriptionRequest,
     TranscriptionResponse,
 )
-from mmserve.api.common import _schema_error, services
+from mmserve.api.common import _schema_error, services, takes_one_upload
 from mmserve.api.media_input import (
     media_param,
     request_audio,
@@ -58,6 +58,7 @@ MIMETYPES = {"text": "text/plain", "srt": "application/x-subrip", "vtt": "text/v
 
 
 @bp.post("/v1/audio/classifications")
+@takes_one_upload("audio")
 @operation(
     "Tag the sounds in an audio clip",
     tags=["audio"],
@@ -109,6 +110,7 @@ def _top(probs: np.ndarray, names: list[str], k: int) -> list[dict[str, Any]]:
 
 
 @bp.post("/v1/audio/transcriptions")
+@takes_one_upload("audio")
 @operation(
     "Transcribe speech (OpenAI-compatible)",
     tags=["audio"],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -15,6 +16,7 @@ from mmserve.errors import InvalidRequest, SchemaError
 from mmserve.metrics import Metrics
 
 M = TypeVar("M", bound=BaseModel)
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 @dataclass(frozen=True)
@@ -31,6 +33,21 @@ class Services:
 def services() -> Services:
     found: Services = current_app.extensions["mmserve"]
     return found
+
+
+def takes_one_upload(kind: str) -> Callable[[F], F]:
+    """Mark a route that takes one image or audio file: its body may be as large as the
+    `[media]` limit for that kind allows (as base64 in JSON too), when that is more than
+    limits.max_body_bytes. So an hour of audio can be sent without raising the body limit
+    of every route. `kind`: "image" or "audio"."""
+    if kind not in ("image", "audio"):
+        raise ValueError(f"kind must be 'image' or 'audio', got {kind!r}")
+
+    def mark(view: F) -> F:
+        view.upload_kind = kind  # type: ignore[attr-defined]  # read by api.hooks
+        return view
+
+    return mark
 
 
 def parse_body(schema: type[M]) -> M:

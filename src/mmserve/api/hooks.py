@@ -13,20 +13,36 @@ from mmserve.errors import PayloadTooLarge
 
 REQUEST_ID_HEADER = "X-Request-ID"
 _SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+UPLOAD_OVERHEAD_BYTES = 64 * 1024  # multipart headers and the other form fields or JSON keys
 
 
 def _begin() -> None:
     g.started_at = time.perf_counter()
     sent = request.headers.get(REQUEST_ID_HEADER, "")
     g.request_id = sent if _SAFE_REQUEST_ID.fullmatch(sent) else uuid.uuid4().hex
-    limit = current_app.config["MAX_CONTENT_LENGTH"]
+    limit, setting = body_limit()
+    request.max_content_length = limit  # also bounds a body sent without Content-Length
     if request.content_length is not None and request.content_length > limit:
         # Refused from the header, before a byte of the body is read.
         raise PayloadTooLarge(
-            f"request body is {request.content_length} bytes; the limit is {limit} "
-            "(limits.max_body_bytes)",
+            f"request body is {request.content_length:,} bytes; the limit is {limit:,} ({setting})",
             code="body_too_large",
         )
+
+
+def body_limit() -> tuple[int, str]:
+    """(bytes, the setting that makes it) for this request's body: limits.max_body_bytes,
+    or for a route that takes one file the `[media]` byte limit of its kind, base64 in JSON
+    included, where that is larger."""
+    config = services().config
+    view = current_app.view_functions.get(request.endpoint or "")
+    kind = getattr(view, "upload_kind", None)
+    if kind is not None:
+        media_bytes = getattr(config.media, f"max_{kind}_bytes")
+        upload_limit = media_bytes * 4 // 3 + UPLOAD_OVERHEAD_BYTES
+        if upload_limit > config.limits.max_body_bytes:
+            return upload_limit, f"[media] max_{kind}_bytes, as base64 and form fields"
+    return config.limits.max_body_bytes, "limits.max_body_bytes"
 
 
 def _finish(response: Response) -> Response:

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 from flask import Blueprint, g, jsonify
 
-from mmserve.api.common import services
+from mmserve.api.common import services, takes_one_upload
 from mmserve.api.image_schemas import CaptionRequest, CaptionResponse, ImageRequest, OcrResponse
 from mmserve.api.media_input import media_param, request_image, request_options
 from mmserve.api.openapi import operation
@@ -33,6 +33,7 @@ ERRORS = (400, 404, 413, 422, 429, 500, 503, 504)
 
 
 @bp.post("/v1/images/ocr")
+@takes_one_upload("image")
 @operation(
     "Read the text in an image",
     tags=["images"],
@@ -57,6 +58,7 @@ def ocr() -> Any:
 
 
 @bp.post("/v1/images/captions")
+@takes_one_upload("image")
 @operation(
     "Describe an image in one sentence",
     tags=["images"],
