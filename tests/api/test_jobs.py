@@ -89,6 +89,13 @@ def test_index_job_refuses_paths_outside_the_media_root(make_search_app, tmp_pat
     assert client.get("/v1/jobs").get_json()["data"] == []
 
 
+def test_openapi_documents_the_202_a_job_start_answers(make_search_app):  # noqa: F811
+    doc = make_search_app().test_client().get("/openapi.json").get_json()
+    responses = doc["paths"]["/v1/jobs"]["post"]["responses"]
+    assert "202" in responses and "200" not in responses
+    assert responses["202"]["description"] == "Accepted"
+
+
 def test_job_request_errors(make_search_app, tmp_path):  # noqa: F811
     client = make_search_app().test_client()  # no media root configured
     off = client.post(

@@ -186,6 +186,7 @@ def checked_prompt(prompt: str, field: str) -> str:
     request=LabelSetRequest,
     response=LabelSetResponse,
     errors=(400, 404, 422, 429, 500, 503, 504),
+    status=201,
 )
 def create_label_set() -> Any:
     body = parse_body(LabelSetRequest)

@@ -115,6 +115,7 @@ def fusion() -> FusionServing:
     request=FusionRegister,
     response=FusionModelOut,
     errors=(400, 404, 422),
+    status=201,
 )
 def register_model() -> Any:
     """Copies the directory into the registry as the next version (active by default);

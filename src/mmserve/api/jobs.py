@@ -35,7 +35,14 @@ def init_app(app: Flask) -> None:
 
 
 @bp.post("/v1/jobs")
-@operation("Start a job", tags=["jobs"], request=JobCreate, response=JobOut, errors=(400, 404, 422))
+@operation(
+    "Start a job",
+    tags=["jobs"],
+    request=JobCreate,
+    response=JobOut,
+    errors=(400, 404, 422),
+    status=202,
+)
 def create_job() -> Any:
     """Answers 202 with the queued job; poll GET /v1/jobs/{id} for progress and result."""
     body = parse_body(JobCreate)

@@ -30,6 +30,9 @@ ERROR_STATUSES = {
 }
 
 
+SUCCESS_STATUSES = {200: "OK", 201: "Created", 202: "Accepted"}
+
+
 def operation(
     summary: str,
     *,
@@ -38,8 +41,10 @@ def operation(
     response: type[BaseModel] | None = None,
     content_type: str = "application/json",
     errors: tuple[int, ...] = (),
+    status: int = 200,
 ) -> Callable[[F], F]:
-    """Declare what a route takes and returns, for the OpenAPI document."""
+    """Declare what a route takes and returns, for the OpenAPI document. `status`: the
+    success status the route answers (201 created, 202 accepted)."""
 
     def decorator(view: F) -> F:
         view.__openapi__ = {  # type: ignore[attr-defined]
@@ -49,6 +54,7 @@ def operation(
             "response": response,
             "content_type": content_type,
             "errors": errors,
+            "status": status,
             "doc": (view.__doc__ or "").strip(),
         }
         return view
@@ -89,12 +95,12 @@ def _operation(path: str, declared: dict[str, Any], refs: dict[Any, Any]) -> dic
     def ref(model: type[BaseModel]) -> dict[str, Any]:
         return {"$ref": refs[(model, "validation")]["$ref"]}
 
-    success: dict[str, Any] = {"description": "OK"}
+    success: dict[str, Any] = {"description": SUCCESS_STATUSES[declared["status"]]}
     if declared["response"]:
         success["content"] = {"application/json": {"schema": ref(declared["response"])}}
     elif declared["content_type"] != "application/json":
         success["content"] = {declared["content_type"]: {"schema": {"type": "string"}}}
-    responses: dict[str, Any] = {"200": success}
+    responses: dict[str, Any] = {str(declared["status"]): success}
     for status in declared["errors"]:
         responses[str(status)] = {
             "description": ERROR_STATUSES[status],
