@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import fcntl
 import shutil
 import socket
+import time
 import wave
 
 import numpy as np
@@ -14,6 +16,7 @@ from pydantic import BaseModel
 from mmserve.config import ModelConfig
 from mmserve.errors import InvalidRequest
 from mmserve.jobs import JobContext, job_type
+from mmserve.jobs.runner import LOADING_POLL_S, LOCK_FILE
 from mmserve.store import SearchStore
 from tests.search_helpers import close_app, make_search_app, wait_for_job  # noqa: F401
 
@@ -245,3 +248,19 @@ def test_index_job_embeds_images_and_audio_once_per_content(
     again = wait_for_job(client, start(client, "copy", "m2", model="multi")["id"], FINAL)
     assert again["result"]["indexed"] == 4
     assert len(model.seen) == 5
+
+
+def test_only_the_process_holding_the_data_dirs_job_lock_runs_jobs(make_search_app):  # noqa: F811
+    # Another server on the same data directory holds the lock (as while it runs a job):
+    # this one queues the job but leaves it; once the lock is free, it runs it.
+    app = make_search_app()
+    client = app.test_client()
+    lock_path = app.extensions["mmserve"].store.data_dir / LOCK_FILE
+    with lock_path.open("a") as other_server:
+        fcntl.flock(other_server, fcntl.LOCK_EX)
+        job = client.post("/v1/jobs", json={"type": "test-steps", "params": {"steps": 2}})
+        time.sleep(3 * LOADING_POLL_S + 0.3)  # the pass the post woke, and some time after
+        assert client.get(f"/v1/jobs/{job.get_json()['id']}").get_json()["state"] == "queued"
+        fcntl.flock(other_server, fcntl.LOCK_UN)
+    client.post("/v1/jobs", json={"type": "test-steps", "params": {"steps": 1}})  # a wake-up
+    assert wait_for_job(client, job.get_json()["id"], FINAL)["state"] == "succeeded"

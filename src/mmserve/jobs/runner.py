@@ -7,15 +7,22 @@ queued by another process (the CLI, a second server) are found too.
 
 Stopping (server shutdown) is cooperative like cancellation: the running job stops at its
 next `ctx.progress()`/`ctx.check()` and is left "interrupted", to resume on the next start.
-One runner per data directory: two processes running jobs from one store could both
-claim a queued job (the store's state check is not a compare-and-swap).
+Several servers may share a data directory: each pass of a runner first takes the
+directory's job lock (flock on jobs.lock, non-blocking), so only one process runs jobs at
+a time and two never claim the same queued job (the store's state check is not a
+compare-and-swap). A process that dies releases the lock with it; another server's runner
+takes it at its next poll and resumes the dead one's job.
 """
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from mmserve.errors import ClientError
@@ -26,6 +33,7 @@ log = logging.getLogger("mmserve.jobs")
 POLL_S = 2.0  # how often an idle runner looks for jobs queued by another process
 LOADING_POLL_S = 0.1  # while models load: start queued jobs soon after they are ready
 STOP_TIMEOUT_S = 30.0
+LOCK_FILE = "jobs.lock"  # in the data directory
 
 
 class JobStopped(Exception):
@@ -133,8 +141,25 @@ class JobRunner:
             loading = self._models_loading()  # jobs wait: every embedding would be a 503
             try:
                 if not loading:
-                    self.run_pending()
+                    with job_lock(Path(self.store.data_dir) / LOCK_FILE) as ours:
+                        if ours:  # else another process is running jobs from this store
+                            self.run_pending()
             except Exception:  # a store error must not end the thread for good
                 log.exception("job runner: looking for jobs failed; retrying")
             self._wake.wait(LOADING_POLL_S if loading else self.poll_s)
             self._wake.clear()
+
+
+@contextmanager
+def job_lock(path: Path) -> Iterator[bool]:
+    """Whether this runner holds the data directory's job lock for the block."""
+    with path.open("a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
