@@ -109,6 +109,26 @@ def test_predictions_match_the_offline_model_with_and_without_modalities(client)
         assert body["label"] in ("match", "mismatch")
 
 
+def test_multipart_predict_takes_files_named_after_their_field(client):
+    register(client, "incoming/gated")
+    row = helpers.demo_data().table.rows[0]
+    as_json = predict(client, **demo_row(0))
+    files = {name: (row.inputs[name].open("rb"), row.inputs[name].name) for name in ("image",)}
+    if "audio" in row.inputs:
+        files["audio"] = (row.inputs["audio"].open("rb"), row.inputs["audio"].name)
+    form = {"model": "fusion/memes", "text": row.inputs["text"], **files}
+    as_form = client.post("/v1/predict", data=form, content_type="multipart/form-data")
+    assert as_form.status_code == 200, as_form.get_json()
+    assert as_form.get_json()["probabilities"] == pytest.approx(as_json["probabilities"])
+
+    image = row.inputs["image"]
+    one_file = {"text": "x", "file": (image.open("rb"), image.name)}
+    refused = client.post("/v1/predict", data=one_file, content_type="multipart/form-data")
+    assert refused.status_code == 400
+    assert refused.get_json()["error"]["param"] == "file"
+    assert "-F image=@" in refused.get_json()["error"]["message"]
+
+
 def test_concurrent_requests_are_batched(client, app):
     register(client, "incoming/early")
     bodies = [demo_row(i) for i in range(16)]

@@ -68,6 +68,17 @@ def test_multipart_upload_and_form_fields(client):
     assert response.json == {"size": [32, 24], "mode": "RGB", "top": 5}
 
 
+def test_upload_in_a_part_named_after_the_field(client):
+    big = PNG + b"\0" * 5000  # over the 4096-byte limit: errors name the part it came in
+    for part, param in (("image", "image"), ("file", "file")):
+        data = {part: (io.BytesIO(PNG), "x.png")}
+        response = client.post("/probe/image", data=data, content_type="multipart/form-data")
+        assert response.json["size"] == [32, 24]
+        data = {part: (io.BytesIO(big), "big.png")}
+        response = client.post("/probe/image", data=data, content_type="multipart/form-data")
+        assert (response.status_code, response.json["error"]["param"]) == (413, param)
+
+
 @pytest.mark.parametrize(
     "value",
     [

@@ -16,7 +16,7 @@ import weakref
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, Flask, current_app, g, jsonify
+from flask import Blueprint, Flask, current_app, g, jsonify, request
 
 from mmserve.api.common import parse_body, services
 from mmserve.api.fusion_schemas import (
@@ -27,6 +27,13 @@ from mmserve.api.fusion_schemas import (
     PredictRequest,
     PredictResponse,
 )
+from mmserve.api.media_input import (
+    UPLOAD_FIELD,
+    media_sent,
+    request_audio,
+    request_image,
+    request_options,
+)
 from mmserve.api.openapi import operation
 from mmserve.batching.runner import ModelRunner
 from mmserve.config import ModelConfig
@@ -34,7 +41,7 @@ from mmserve.errors import ConfigError, InvalidRequest, NotFound
 from mmserve.fusion.encoders import EncoderSet
 from mmserve.fusion.pipeline import allowed_path, check_servable
 from mmserve.fusion.serving import FusionServingModel
-from mmserve.media import SAMPLE_RATE, load_audio, load_image
+from mmserve.media import SAMPLE_RATE
 from mmserve.metrics import Metrics
 from mmserve.models.base import Waveform
 from mmserve.store.fusion_models import FusionEntry, FusionRegistry
@@ -177,8 +184,9 @@ def remove(name: str) -> Any:
     errors=ERRORS,
 )
 def predict() -> Any:
-    """Any subset of text, image and audio the model takes; the others are masked."""
-    return _predict(parse_body(PredictRequest))
+    """Any subset of text, image and audio the model takes; the others are masked. JSON, or
+    multipart with form fields and files named after their field (-F image=@cat.jpg)."""
+    return _predict()
 
 
 @bp.post("/predict")
@@ -192,19 +200,24 @@ def predict() -> Any:
 def predict_default() -> Any:
     """The tutorial shape: {"text": ..., "image": ...} against the only registered fusion
     model, or the one named 'default'."""
-    return _predict(parse_body(PredictRequest))
+    return _predict()
 
 
-def _predict(body: PredictRequest) -> Any:
+def _predict() -> Any:
+    body = request_options(PredictRequest)  # the JSON body, or a multipart form's fields
+    if UPLOAD_FIELD in request.files:
+        raise InvalidRequest(
+            "a prediction may take an image and an audio clip: name each upload after its "
+            "field (-F image=@photo.jpg -F audio=@clip.wav), not 'file'",
+            param=UPLOAD_FIELD,
+        )
     name = _model_name(body.model)
     runner, version = fusion().runner(name)
-    policy = services().config.media
     item: dict[str, Any] = {"text": body.text}
-    if body.image is not None:
-        item["image"] = load_image(body.image, policy=policy, field="image")
-    if body.audio is not None:
-        samples = load_audio(body.audio, policy=policy, field="audio", sample_rate=SAMPLE_RATE)
-        item["audio"] = Waveform(samples, SAMPLE_RATE)
+    if media_sent("image"):
+        item["image"] = request_image("image")
+    if media_sent("audio"):
+        item["audio"] = Waveform(request_audio("audio", SAMPLE_RATE), SAMPLE_RATE)
     payload = runner.model.preprocess(item)
     timeout = services().config.limits.request_timeout_s
     [out] = runner.infer([payload], timeout, g.get("request_id"))

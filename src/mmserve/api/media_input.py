@@ -6,9 +6,9 @@
     request_options(Schema) -> the request's other fields (model, ...) validated
 
 Two ways in, so both curl users and JSON clients are served:
-  multipart/form-data  a file part named `file` (curl -F file=@cat.jpg), or a text part
-                       named after the field holding any form below; other fields are form
-                       fields (-F model=efficientnet-lite0)
+  multipart/form-data  a file part named after the field (-F image=@cat.jpg) or `file`
+                       (-F file=@cat.jpg), or a text part named after the field holding any
+                       form below; other fields are form fields (-F model=efficientnet-lite0)
   JSON                 {"<field>": base64 | data: URI | http(s) URL | server path |
                        OpenAI content part, "model": ...}; see mmserve.media.sources
 Limits and permissions are services().config.media (the [media] table); every error names
@@ -59,7 +59,18 @@ def request_media_bytes(field: str, kind: Kind) -> bytes:
 
 def media_param(field: str) -> str:
     """The name errors about the request's media should carry: `file` for an upload."""
-    return UPLOAD_FIELD if _is_multipart() and UPLOAD_FIELD in request.files else field
+    if _is_multipart() and field not in request.files and UPLOAD_FIELD in request.files:
+        return UPLOAD_FIELD
+    return field
+
+
+def media_sent(field: str) -> bool:
+    """Whether the request carries media under `field` (an upload named after it, a form
+    part, or a JSON value), for requests where it is optional. `file` uploads do not count:
+    where there may be several media, each part must be named."""
+    if _is_multipart():
+        return field in request.files or field in request.form
+    return request_json().get(field) is not None
 
 
 def request_options(schema: type[M]) -> M:
@@ -103,13 +114,16 @@ def _media_bytes(field: str, kind: Kind) -> tuple[bytes, str]:
 def _media_value(field: str, kind: Kind) -> tuple[Any, str]:
     """(the raw value, the field name to report) from an upload or the JSON body."""
     if _is_multipart():
-        upload = request.files.get(UPLOAD_FIELD)
-        if upload is not None:
-            limit = services().config.media.max_image_bytes
-            if kind == "audio":
-                limit = services().config.media.max_audio_bytes
-            # One byte over the limit is enough for media_bytes to report the size.
-            return upload.read(limit + 1), UPLOAD_FIELD
+        # A part named after the field (-F image=@cat.jpg: needed where a request takes two
+        # files), else the one `file`, else a text part holding one of the JSON forms.
+        for name in (field, UPLOAD_FIELD):
+            upload = request.files.get(name)
+            if upload is not None:
+                limit = services().config.media.max_image_bytes
+                if kind == "audio":
+                    limit = services().config.media.max_audio_bytes
+                # One byte over the limit is enough for media_bytes to report the size.
+                return upload.read(limit + 1), name
         if field in request.form:
             return request.form[field], field
     else:
