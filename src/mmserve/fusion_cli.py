@@ -34,6 +34,9 @@ TARGET = click.option(
 )
 SEED = click.option("--seed", type=int, default=0, show_default=True, help="Split, init, order.")
 EPOCHS = click.option("--epochs", type=click.IntRange(1), default=100, show_default=True)
+SPLIT_COLUMN = click.option(
+    "--split-column", help="Column with train/val/test per row (else seeded)."
+)
 HIDDEN = click.option("--hidden", type=click.IntRange(4), help="Fusion width (default 128).")
 ENCODER = click.option(
     "--encoder",
@@ -72,7 +75,7 @@ def demo_data(out: Path, rows: int, seed: int, audio: bool) -> None:
 @SEED
 @EPOCHS
 @HIDDEN
-@click.option("--split-column", help="Column with train/val/test per row (else seeded).")
+@SPLIT_COLUMN
 @ENCODER
 @click.option("--register", "register_as", metavar="NAME", help="Register the model as NAME.")
 @DATA_DIR
@@ -132,6 +135,7 @@ def train_command(
 @SEED
 @EPOCHS
 @HIDDEN
+@SPLIT_COLUMN
 @ENCODER
 @DATA_DIR
 def compare_command(
@@ -142,6 +146,7 @@ def compare_command(
     seed: int,
     epochs: int,
     hidden: int | None,
+    split_column: str | None,
     encoders: tuple[str, ...],
     data_dir: Path | None,
 ) -> None:
@@ -153,7 +158,7 @@ def compare_command(
     out = out or Path(f"fusion-{data.stem}-compare")
     names = [s.strip() for s in strategies.split(",")] if strategies else None
     with _errors():
-        loaded = _load(data, targets, config, None, encoders)
+        loaded = _load(data, targets, config, split_column, encoders)
         tc = TrainConfig(seed=seed, epochs=epochs)
         table, html = compare_models(
             loaded, out, strategies=names, train_config=tc, options=_options(hidden)

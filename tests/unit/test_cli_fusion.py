@@ -78,3 +78,15 @@ def test_export_rewrites_the_onnx_files(run, tmp_path):
     assert "fusion export" in unexported.output
     assert "model.int8.onnx" in run("export", "m").output
     assert "registered fusion/m v1" in run("register", "m", "-n", "m").output
+
+
+def test_compare_takes_a_split_column(run, tmp_path):
+    run("demo-data", "demo", "--rows", "40")
+    lines = (tmp_path / "demo" / "data.csv").read_text().splitlines()
+    parts = ["train"] * 24 + ["val"] * 8 + ["test"] * 7 + ["someday"]
+    rows = [f"{line},{part}" for line, part in zip(lines[1:], parts, strict=True)]
+    (tmp_path / "demo" / "split.csv").write_text("\n".join([f"{lines[0]},part", *rows]) + "\n")
+    table = run("compare", "demo/split.csv", "-t", "label", "--split-column", "part",
+                "--strategies", "early", "--epochs", "2", "--hidden", "8").output  # fmt: skip
+    assert "line 41:" in table and "someday" in table  # the column was read, row by row
+    assert "| early |" in table and "| image only |" in table

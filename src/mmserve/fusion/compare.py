@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from mmserve.fusion.data import CLASSIFICATION, FeatureDataset
+from mmserve.fusion.data import CLASSIFICATION, FeatureDataset, Split
 from mmserve.fusion.layers import TrunkConfig
 from mmserve.fusion.model import FusionConfig
 from mmserve.fusion.strategies import STRATEGIES
@@ -42,15 +42,17 @@ def compare(
     trunk: TrunkConfig | None = None,
     baselines: bool = True,
     baseline_strategy: str = "early",
+    split: Split | None = None,
 ) -> Comparison:
     """Train each strategy (all of them by default) on all modalities, then, with
-    `baselines`, `baseline_strategy` on each modality alone; all on one seeded split.
+    `baselines`, `baseline_strategy` on each modality alone; all on one split: `split`
+    (row indices, e.g. from a split column) or the seeded one.
 
     `options` are strategy settings shared by all runs (e.g. {"hidden": 64}); each strategy
     takes those of its config's fields it has.
     """
     tc = train_config or TrainConfig()
-    split = default_split(dataset, tc)
+    split = split or default_split(dataset, tc)
     test = dataset.take(split.test)
     runs = [(name, name, dataset) for name in (strategies or STRATEGIES)]
     if baselines:

@@ -125,9 +125,9 @@ def compare_models(
     from mmserve.fusion.compare import compare
     from mmserve.fusion.report import build_report, write_report
 
-    if data.split is not None:
-        raise ConfigError("compare uses a seeded split; drop --split-column (or use train)")
-    table = compare(data.dataset, strategies, train_config=train_config, options=options)
+    table = compare(
+        data.dataset, strategies, train_config=train_config, options=options, split=data.split
+    )
     fused = [r for r in table.rows if "+" in r["modalities"]] or table.rows
     best = max(fused, key=lambda r: _headline(r))
     report = build_report(table.results[best["run"]], data.dataset, comparison=table)
