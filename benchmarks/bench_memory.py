@@ -60,8 +60,8 @@ def speech() -> bytes:
 
 
 def every_route(url: str, jpeg: bytes, wav: bytes) -> list[int]:
-    part = {"type": "image_url", "image_url": {"url": "data:image/jpeg;base64,"}}
-    part["image_url"]["url"] += base64.b64encode(jpeg).decode()
+    uri = "data:image/jpeg;base64," + base64.b64encode(jpeg).decode()
+    part = {"type": "image_url", "image_url": {"url": uri}}
     calls = [
         ("/v1/embeddings", {"json": {"model": "minilm", "input": ["hello world"] * 64}}),
         ("/v1/embeddings", {"json": {"model": "bridge", "input": [part] * 8 + ["a dog"]}}),

@@ -38,8 +38,7 @@ def body_limit() -> tuple[int, str]:
     view = current_app.view_functions.get(request.endpoint or "")
     kind = getattr(view, "upload_kind", None)
     if kind is not None:
-        media_bytes = getattr(config.media, f"max_{kind}_bytes")
-        upload_limit = media_bytes * 4 // 3 + UPLOAD_OVERHEAD_BYTES
+        upload_limit = config.media.max_bytes(kind) * 4 // 3 + UPLOAD_OVERHEAD_BYTES
         if upload_limit > config.limits.max_body_bytes:
             return upload_limit, f"[media] max_{kind}_bytes, as base64 and form fields"
     return config.limits.max_body_bytes, "limits.max_body_bytes"

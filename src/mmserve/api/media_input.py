@@ -119,11 +119,8 @@ def _media_value(field: str, kind: Kind) -> tuple[Any, str]:
         for name in (field, UPLOAD_FIELD):
             upload = request.files.get(name)
             if upload is not None:
-                limit = services().config.media.max_image_bytes
-                if kind == "audio":
-                    limit = services().config.media.max_audio_bytes
                 # One byte over the limit is enough for media_bytes to report the size.
-                return upload.read(limit + 1), name
+                return upload.read(services().config.media.max_bytes(kind) + 1), name
         if field in request.form:
             return request.form[field], field
     else:

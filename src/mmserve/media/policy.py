@@ -44,6 +44,10 @@ class MediaPolicy:
     fetch_timeout_s: float = 30.0  # whole download: a server dripping bytes cannot hold on
     allow_private_networks: bool = False  # only for tests and intranets, see above
 
+    def max_bytes(self, kind: str) -> int:
+        """The encoded-size limit of one "image" or "audio" item."""
+        return self.max_image_bytes if kind == "image" else self.max_audio_bytes
+
     def __post_init__(self) -> None:
         _check_range("max_image_bytes", self.max_image_bytes, 1024, 1024 * MIB)
         _check_range("max_image_pixels", self.max_image_pixels, 1, PILLOW_MAX_PIXELS)

@@ -94,7 +94,7 @@ def load_audio_chunks(
 
 def media_bytes(value: Any, *, kind: Kind, policy: MediaPolicy, field: str) -> bytes:
     """The encoded bytes of one image or audio clip, from any accepted form, size-checked."""
-    limit = policy.max_image_bytes if kind == "image" else policy.max_audio_bytes
+    limit = policy.max_bytes(kind)
     if isinstance(value, bytes | bytearray | memoryview):
         data = bytes(value)
     elif isinstance(value, str):
