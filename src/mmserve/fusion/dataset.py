@@ -112,10 +112,12 @@ def read_table(
     *,
     columns: Mapping[str, str] | None = None,
     split_column: str | None = None,
+    need_targets: bool = True,
 ) -> Table:
     """Read the file, check every row, infer each target's kind and classes.
 
-    `targets`: column names, optionally with ':classification' or ':regression'.
+    `targets`: column names, optionally with ':classification' or ':regression'; with
+    `need_targets=False` there may be none (unlabeled rows: alignment, pretraining).
     `columns`: modality -> column name (default: the column named like the modality).
     """
     path = Path(path)
@@ -124,7 +126,7 @@ def read_table(
         raise ConfigError(f"{path}: read .csv, .jsonl or .parquet files, not {path.suffix!r}")
     if not path.is_file():
         raise ConfigError(f"{path}: no such file")
-    if not targets:
+    if not targets and need_targets:
         raise ConfigError("name at least one target column (--target label)")
     wanted = dict(parse_target(t) for t in targets)
     records = list(_records(path, kind))

@@ -151,6 +151,28 @@ def encode_table(
     """Features for every row (from the cache, or encoded and cached); rows whose media do
     not decode go to table.report.bad and are dropped from the table. Returns the data set
     and, when every row names its split, that split."""
+    rows, specs = encode_rows(table, encoders, cache, policy=policy, progress=progress)
+    arrays = collate(rows, specs)
+    values = table.target_values()
+    targets = {
+        t.name: np.asarray(values[t.name], np.int64 if t.classes else np.float32)
+        for t in table.targets
+    }
+    dataset = FeatureDataset(arrays, targets, specs, table.targets)
+    return dataset, _given_split(table.rows)
+
+
+def encode_rows(
+    table: Table,
+    encoders: Mapping[str, RegistryEncoder],
+    cache: FeatureCache,
+    *,
+    policy: MediaPolicy | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[list[dict[str, np.ndarray]], dict[str, ModalitySpec]]:
+    """The features of each kept row ({modality: (1, dim)}, absent modalities left out) and
+    each modality's spec; rows whose media do not decode are moved to table.report.bad.
+    What encode_table collates, and what alignment and pretraining use without targets."""
     policy = policy or MediaPolicy()
     modalities = [m for m in table.modalities if m in encoders]
     features: dict[int, dict[str, np.ndarray]] = {i: {} for i in range(len(table.rows))}
@@ -178,14 +200,7 @@ def encode_table(
         specs[m] = encoders[m].spec(dims.pop())
     if not specs:
         raise ConfigError(f"{table.path}: no row has any usable input")
-    arrays = collate([features[i] for i in keep], specs)
-    values = table.target_values()
-    targets = {
-        t.name: np.asarray(values[t.name], np.int64 if t.classes else np.float32)
-        for t in table.targets
-    }
-    dataset = FeatureDataset(arrays, targets, specs, table.targets)
-    return dataset, _given_split(table.rows)
+    return [features[i] for i in keep], specs
 
 
 def _encode_chunk(
