@@ -72,9 +72,11 @@ _add_search_commands()
 
 
 def _add_fusion_commands() -> None:
+    from mmserve.align_cli import align_group
     from mmserve.fusion_cli import fusion_group
 
     main.add_command(fusion_group)
+    main.add_command(align_group)
 
 
 _add_fusion_commands()

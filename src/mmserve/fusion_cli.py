@@ -277,31 +277,47 @@ def _load(
     split: str | None,
     encoders: tuple[str, ...],
 ) -> Any:
-    from tqdm import tqdm
-
     from mmserve.fusion.pipeline import DataOptions, load_data
 
-    chosen = {}
-    for pair in encoders:
-        modality, sep, encoder = pair.partition("=")
-        if not sep or modality not in ("text", "image", "audio"):
-            raise click.BadParameter(f"{pair!r}: write MODALITY=ID, e.g. image=efficientnet-lite0")
-        chosen[modality] = encoder
     options = DataOptions(
-        path=data, targets=targets, data_dir=config.data_dir, split_column=split, encoders=chosen
+        path=data,
+        targets=targets,
+        data_dir=config.data_dir,
+        split_column=split,
+        encoders=parse_encoders(encoders),
     )
-    with tqdm(desc="features", unit="item", leave=False) as bar:
-
-        def progress(done: int, total: int) -> None:
-            bar.total = total
-            bar.update(done - bar.n)
-
+    with feature_bar() as progress:
         loaded = load_data(options, policy=config.media, progress=progress)
     cache = loaded.cache
     for line in loaded.table.report.lines():
         click.echo(line, err=True)
     click.echo(f"features: {cache.hits} from the cache, {cache.misses} encoded", err=True)
     return loaded
+
+
+def parse_encoders(encoders: tuple[str, ...]) -> dict[str, str]:
+    """('image=efficientnet-lite0', ...) -> {modality: registry id}."""
+    chosen = {}
+    for pair in encoders:
+        modality, sep, encoder = pair.partition("=")
+        if not sep or modality not in ("text", "image", "audio"):
+            raise click.BadParameter(f"{pair!r}: write MODALITY=ID, e.g. image=efficientnet-lite0")
+        chosen[modality] = encoder
+    return chosen
+
+
+@contextlib.contextmanager
+def feature_bar() -> Iterator[Any]:
+    """A tqdm bar over features made, as a progress(done, total) callback."""
+    from tqdm import tqdm
+
+    with tqdm(desc="features", unit="item", leave=False) as bar:
+
+        def progress(done: int, total: int) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+        yield progress
 
 
 def _options(hidden: int | None) -> dict[str, Any]:

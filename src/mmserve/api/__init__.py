@@ -3,6 +3,7 @@
 from flask import Flask
 
 from mmserve.api import (
+    aligned,
     audio,
     classifications,
     collections,
@@ -28,3 +29,4 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(classifications.bp)
     app.register_blueprint(audio.bp)
     fusion.init_app(app)
+    aligned.init_app(app)  # after fusion: shares its encoders

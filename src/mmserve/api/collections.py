@@ -238,7 +238,7 @@ def _find(name: str) -> Collection:
 
 def _model_dim(model_id: str, dim: int | None) -> int:
     """The served model's dimension; a model that is not served needs an explicit dim."""
-    runner = services().pool.runners.get(model_id)
+    runner = services().pool.find(model_id)
     if runner is None:
         if dim is None:
             raise NotFound(

@@ -1,6 +1,10 @@
-"""All the served models of one app, by id."""
+"""All the served models of one app, by id: those configured at start, and those a
+resolver builds on first use from a prefix (`aligned/NAME`: the registry's active version,
+so a model registered while the server runs is served without a restart)."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from mmserve.batching.runner import ModelRunner, ModelState
 from mmserve.config import Config
@@ -12,6 +16,8 @@ from mmserve.models.registry import create_model
 class ModelPool:
     def __init__(self, runners: dict[str, ModelRunner]):
         self.runners = runners
+        # prefix -> (id -> runner, or NotFound): models served from a registry
+        self.resolvers: dict[str, Callable[[str], ModelRunner]] = {}
 
     @classmethod
     def from_config(cls, config: Config, metrics: Metrics) -> ModelPool:
@@ -28,8 +34,16 @@ class ModelPool:
         for runner in self.runners.values():
             runner.stop()
 
-    def get(self, model_id: str, capability: str | None = None) -> ModelRunner:
+    def find(self, model_id: str) -> ModelRunner | None:
+        """The runner of a configured or resolvable model; None if neither."""
         runner = self.runners.get(model_id)
+        if runner is None:
+            prefix = next((p for p in self.resolvers if model_id.startswith(p)), None)
+            runner = self.resolvers[prefix](model_id) if prefix else None
+        return runner
+
+    def get(self, model_id: str, capability: str | None = None) -> ModelRunner:
+        runner = self.find(model_id)
         if runner is None:
             raise NotFound(
                 f"model {model_id!r} is not served here; served: {', '.join(self.runners)}. "

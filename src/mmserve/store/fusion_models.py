@@ -57,13 +57,14 @@ class FusionEntry:
     active: int | None
     versions: tuple[FusionVersion, ...]
     history: tuple[int, ...]  # versions activated, oldest first
+    kind: str = "fusion"  # the registry's kind: "fusion" or "aligned"
 
     def version(self, number: int) -> FusionVersion:
         for v in self.versions:
             if v.version == number:
                 return v
         raise NotFound(
-            f"fusion model {self.name!r} has no version {number}; it has "
+            f"{self.kind} model {self.name!r} has no version {number}; it has "
             f"{', '.join(str(v.version) for v in self.versions)}",
             param="version",
             code="version_not_found",
@@ -75,8 +76,8 @@ class FusionEntry:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "object": "fusion_model",
-            "id": f"fusion/{self.name}",
+            "object": f"{self.kind}_model",
+            "id": f"{self.kind}/{self.name}",
             "name": self.name,
             "active_version": self.active,
             "versions": [v.as_dict() for v in self.versions],
@@ -84,8 +85,12 @@ class FusionEntry:
 
 
 class FusionRegistry:
-    def __init__(self, data_dir: str | Path):
-        self.root = Path(data_dir) / "fusion"
+    """`kind` "fusion": fusion models under <data_dir>/fusion; "aligned": aligned embedding
+    models (mmserve align) under <data_dir>/aligned, with the same versions and rollback."""
+
+    def __init__(self, data_dir: str | Path, kind: str = "fusion"):
+        self.kind = kind
+        self.root = Path(data_dir) / kind
         self.file = self.root / REGISTRY
 
     # --- reading ---------------------------------------------------------------------
@@ -100,18 +105,18 @@ class FusionRegistry:
 
     def entries(self) -> list[FusionEntry]:
         raw = self._read()
-        return [_entry(name, item) for name, item in sorted(raw["models"].items())]
+        return [_entry(name, item, self.kind) for name, item in sorted(raw["models"].items())]
 
     def get(self, name: str) -> FusionEntry:
         raw = self._read()
         if name not in raw["models"]:
             known = ", ".join(sorted(raw["models"])) or "none registered"
             raise NotFound(
-                f"fusion model {name!r} is not registered; registered: {known}",
+                f"{self.kind} model {name!r} is not registered; registered: {known}",
                 param="model",
                 code="model_not_found",
             )
-        return _entry(name, raw["models"][name])
+        return _entry(name, raw["models"][name], self.kind)
 
     # --- changing --------------------------------------------------------------------
 
@@ -152,7 +157,7 @@ class FusionRegistry:
 
     def activate(self, name: str, version: int) -> FusionEntry:
         with self._locked() as raw:
-            entry = _entry(name, self._item(raw, name))
+            entry = _entry(name, self._item(raw, name), self.kind)
             entry.version(version)  # 404 naming the versions there are
             _activate(raw["models"][name], version)
         return self.get(name)
@@ -164,7 +169,7 @@ class FusionRegistry:
             history = [v for v in item["history"] if v != item["active"]]
             if not history:
                 raise InvalidRequest(
-                    f"fusion model {name!r} has no earlier active version to roll back to",
+                    f"{self.kind} model {name!r} has no earlier active version to roll back to",
                     param="model",
                     code="nothing_to_roll_back",
                 )
@@ -220,7 +225,7 @@ def _activate(item: dict[str, Any], version: int) -> None:
     item["history"] = [v for v in item["history"] if v != version] + [version]
 
 
-def _entry(name: str, item: dict[str, Any]) -> FusionEntry:
+def _entry(name: str, item: dict[str, Any], kind: str) -> FusionEntry:
     versions = tuple(
         FusionVersion(
             name,
@@ -232,4 +237,4 @@ def _entry(name: str, item: dict[str, Any]) -> FusionEntry:
         )
         for v in item["versions"]
     )
-    return FusionEntry(name, item["active"], versions, tuple(item["history"]))
+    return FusionEntry(name, item["active"], versions, tuple(item["history"]), kind)

@@ -1,0 +1,1 @@
+"""Use cases, Flask-free: what routes, jobs and the CLI call."""

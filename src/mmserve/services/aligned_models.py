@@ -1,0 +1,83 @@
+"""Serving the registered aligned models: `aligned/NAME` resolves to a ModelRunner over the
+registry's active version of NAME (store/fusion_models.py, kind "aligned").
+
+The registry file's stat is checked on each resolution (one syscall) and re-read only when
+it changed, so `mmserve align register/activate/rollback` take effect on a running server at
+its next request. A runner whose version is no longer active is stopped once requests that
+may still be queued on it have timed out. Registered on the ModelPool as a resolver, so every
+route that takes a model id (embeddings, classifications, label sets, collections) serves
+aligned models without knowing about them.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from mmserve.batching.pool import ModelPool
+from mmserve.batching.runner import ModelRunner
+from mmserve.config import ModelConfig
+from mmserve.errors import NotFound
+from mmserve.fusion.aligned_serving import AlignedServingModel
+from mmserve.fusion.encoders import EncoderSet
+from mmserve.metrics import Metrics
+from mmserve.store.fusion_models import FusionEntry, FusionRegistry
+
+PREFIX = "aligned/"
+KIND = "aligned"
+
+
+class AlignedServing:
+    def __init__(
+        self,
+        registry: FusionRegistry,
+        metrics: Metrics,
+        timeout_s: float,
+        encoders: EncoderSet | None = None,
+    ):
+        self.registry = registry
+        self.metrics = metrics
+        self.timeout_s = timeout_s
+        self.encoders = encoders or EncoderSet()
+        self._runners: dict[str, tuple[int, ModelRunner]] = {}  # name -> (version, runner)
+        self._entries: dict[str, FusionEntry] = {}
+        self._stamp: Any = "unread"
+        self._lock = threading.Lock()
+
+    @classmethod
+    def attach(cls, pool: ModelPool, data_dir: Any, metrics: Metrics, timeout_s: float):
+        serving = cls(FusionRegistry(data_dir, KIND), metrics, timeout_s)
+        pool.resolvers[PREFIX] = serving.runner
+        return serving
+
+    def entries(self) -> dict[str, FusionEntry]:
+        stamp = self.registry.stamp()
+        if stamp != self._stamp:
+            with self._lock:
+                self._entries = {e.name: e for e in self.registry.entries()}
+                self._stamp = stamp
+        return self._entries
+
+    def runner(self, model_id: str) -> ModelRunner:
+        name = model_id[len(PREFIX) :]
+        entry = self.entries().get(name) or self.registry.get(name)  # the latter: 404
+        version = entry.active_version
+        if version is None:
+            raise NotFound(f"aligned model {name!r} has no active version", param="model")
+        with self._lock:
+            current = self._runners.get(name)
+            if current and current[0] == version.version:
+                return current[1]
+            model = AlignedServingModel(model_id, version.path, self.encoders, version.version)
+            runner = ModelRunner(model, ModelConfig(id=f"aligned-{name}"), self.metrics)
+            runner.start(wait=True)  # heads load in milliseconds; encoders once per app
+            self._runners[name] = (version.version, runner)
+        if current:  # requests already queued on the old version may still finish
+            retire = threading.Timer(self.timeout_s, current[1].stop)
+            retire.daemon = True
+            retire.start()
+        return runner
+
+    def stop(self) -> None:
+        for _, runner in self._runners.values():
+            runner.stop()
