@@ -83,7 +83,11 @@ def train_model(
     options: Mapping[str, Any] | None = None,
     on_epoch: Callable[[Any], None] | None = None,
     overwrite: bool = False,
+    init_from: str | Path | None = None,
+    freeze: bool = False,
 ) -> TrainOutcome:
+    """`init_from`: a pretrained trunk or a trained fusion model to start from (its
+    strategy, options and trunk; fusion/pretrain.py); `freeze`: train the heads alone."""
     from mmserve.fusion.artifact import ONNX, ONNX_INT8, save_artifact
     from mmserve.fusion.export import compare_int8
     from mmserve.fusion.model import FusionConfig
@@ -91,8 +95,24 @@ def train_model(
     from mmserve.fusion.train import TrainConfig, evaluate, train
 
     tc = train_config or TrainConfig()
-    config = FusionConfig.for_dataset(data.dataset, strategy, options=dict(options or {}))
-    result = train(data.dataset, config, tc, split=data.split, on_epoch=on_epoch)
+    state = None
+    if init_from is not None:
+        from mmserve.fusion.pretrain import transfer_state
+
+        config, state = transfer_state(init_from, data.dataset)
+    else:
+        config = FusionConfig.for_dataset(data.dataset, strategy, options=dict(options or {}))
+    if freeze and state is None:
+        raise ConfigError("freezing the trunk needs a trunk to start from (init_from)")
+    result = train(
+        data.dataset,
+        config,
+        tc,
+        split=data.split,
+        on_epoch=on_epoch,
+        init_state=state,
+        freeze=freeze,
+    )
     test_data = data.dataset.take(result.split.test)
     test = evaluate(result.model, test_data)
     training = {
@@ -100,6 +120,8 @@ def train_model(
         "data": str(data.table.path),
         "split": {k: len(v) for k, v in result.split.to_dict().items()},
         "train_config": _plain(tc),
+        "init_from": str(init_from) if init_from else None,
+        "frozen_trunk": freeze,
     }
     out = save_artifact(
         out, result.model, metrics=test, training=training, onnx=True, overwrite=overwrite

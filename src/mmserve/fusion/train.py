@@ -85,9 +85,13 @@ def train(
     *,
     split: Split | None = None,
     on_epoch: Callable[[EpochLog], None] | None = None,
+    init_state: Mapping[str, Tensor] | None = None,
+    freeze: bool = False,
 ) -> TrainResult:
     """Train a fusion model; `split` (row indices) overrides the seeded split. `on_epoch`
-    sees each epoch's log (job progress; it may raise to stop the run)."""
+    sees each epoch's log (job progress; it may raise to stop the run). `init_state`:
+    weights to start from (pretrain.transfer_state: all but the heads); `freeze`: train
+    the heads alone, the rest stays as `init_state` has it."""
     tc = train_config or TrainConfig()
     check_features(dataset.features, config.modalities)  # names the modality that differs
     split = split or default_split(dataset, tc)
@@ -95,6 +99,11 @@ def train(
         raise ConfigError("the split needs training and validation rows")
     torch.manual_seed(tc.seed)  # initial weights and dropout masks
     model = FusionModel(config)
+    if init_state is not None:
+        model.load_state_dict(init_state, strict=False)  # the heads stay freshly drawn
+    if freeze:
+        for name, parameter in model.named_parameters():
+            parameter.requires_grad_(name.startswith("heads."))
     data = _Tensors.of(dataset)
     _fit_target_scales(model, dataset, split.train)
     weights = balanced_class_weights(dataset, split.train) if tc.class_weights else {}
