@@ -74,7 +74,10 @@ _add_search_commands()
 def _add_fusion_commands() -> None:
     from mmserve.align_cli import align_group
     from mmserve.fusion_cli import fusion_group
+    from mmserve.fusion_training_cli import distill_command, pretrain_command
 
+    fusion_group.add_command(pretrain_command)
+    fusion_group.add_command(distill_command)
     main.add_command(fusion_group)
     main.add_command(align_group)
 

@@ -78,6 +78,19 @@ def demo_data(out: Path, rows: int, seed: int, audio: bool) -> None:
 @SPLIT_COLUMN
 @ENCODER
 @click.option("--register", "register_as", metavar="NAME", help="Register the model as NAME.")
+@click.option(
+    "--init-from",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Start from a pretrained trunk (mmserve fusion pretrain) or a trained model; "
+    "its strategy and sizes are used.",
+)
+@click.option(
+    "--freeze",
+    type=click.Choice(["trunk", "none"]),
+    default="none",
+    show_default=True,
+    help="trunk: train the heads alone (with --init-from).",
+)
 @DATA_DIR
 def train_command(
     data: Path,
@@ -91,6 +104,8 @@ def train_command(
     split_column: str | None,
     encoders: tuple[str, ...],
     register_as: str | None,
+    init_from: Path | None,
+    freeze: str,
     data_dir: Path | None,
 ) -> None:
     """Train a fusion model on DATA (CSV, JSONL or Parquet); write it with its report."""
@@ -109,6 +124,8 @@ def train_command(
             train_config=tc,
             options=_options(hidden),
             overwrite=overwrite,
+            init_from=init_from,
+            freeze=freeze == "trunk",
         )
     click.echo(
         f"model: {outcome.artifact}  (epochs {len(outcome.result.history)}, "
