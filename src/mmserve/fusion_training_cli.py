@@ -67,7 +67,7 @@ def pretrain_command(
             out,
             strategy=strategy,
             options=_options(hidden),
-            train_config=TrainConfig(seed=seed, epochs=epochs),
+            train_config=TrainConfig(epochs=epochs),
             overwrite=overwrite,
         )
     r = outcome.result
@@ -125,7 +125,6 @@ def distill_command(
 ) -> None:
     """Distil TEACHER (a trained fusion model dir) into a smaller student, exported and
     reported like any fusion model."""
-    from mmserve.fusion.artifact import read_manifest
     from mmserve.fusion.distill import DistillConfig, StudentSpec
     from mmserve.fusion.distill_pipeline import distill_model
     from mmserve.fusion.train import TrainConfig
@@ -134,7 +133,6 @@ def distill_command(
     out = out or Path(f"{teacher.name}-student")
     with _errors():
         spec = StudentSpec.parse(student)
-        seed = read_manifest(teacher).training.get("train_config", {}).get("seed", 0)
         outcome = distill_model(
             teacher,
             out,
@@ -143,7 +141,7 @@ def distill_command(
             data=data,
             unlabeled=unlabeled,
             config=DistillConfig(temperature=temperature, alpha=alpha),
-            train_config=TrainConfig(seed=seed, epochs=epochs),
+            train_config=TrainConfig(epochs=epochs),
             policy=config.media,
             overwrite=overwrite,
         )

@@ -32,7 +32,14 @@ from mmserve.fusion.features import ModalityArrays, ModalitySpec
 from mmserve.fusion.layers import TrunkConfig
 from mmserve.fusion.metrics import score
 from mmserve.fusion.model import FusionConfig, FusionModel
-from mmserve.fusion.train import EpochLog, TrainConfig, TrainResult, default_split, evaluate
+from mmserve.fusion.train import (
+    EpochLog,
+    TrainConfig,
+    TrainResult,
+    default_split,
+    evaluate,
+    fusion_loss,
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -168,8 +175,8 @@ def distill(
                 torch.nn.utils.clip_grad_norm_(student.parameters(), tc.grad_clip)
             optimizer.step()
             total += loss.item() * len(rows)
-        val_score = score(s_config.targets, evaluate(student, val))
-        result.history.append(EpochLog(epoch, total / n, float("nan"), val_score))
+        val_loss, val_score = _validate(student, val)
+        result.history.append(EpochLog(epoch, total / n, val_loss, val_score))
         if on_epoch is not None:
             on_epoch(result.history[-1])
         bar.set_postfix(loss=f"{total / n:.4f}", val=f"{val_score:.3f}")
@@ -187,6 +194,16 @@ def distill(
     student.eval()
     result.seconds = time.perf_counter() - started
     return result
+
+
+@torch.no_grad()
+def _validate(student: FusionModel, val: FeatureDataset) -> tuple[float, float]:
+    """Cross-entropy on the labels and the score early stopping watches."""
+    student.eval()
+    outputs = student(FeatureBatch.from_arrays(val.features))
+    targets = {t: torch.from_numpy(y) for t, y in val.targets.items()}
+    loss = fusion_loss(student, outputs, targets, {}).item()
+    return loss, score(student.config.targets, evaluate(student, val))
 
 
 @torch.no_grad()

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -85,7 +85,7 @@ def distill_model(
 
     teacher, loaded = load_teacher_data(teacher_path, data_dir, data=data, policy=policy)
     seed = read_manifest(teacher_path).training.get("train_config", {}).get("seed", 0)
-    tc = train_config or TrainConfig(seed=seed)
+    tc = replace(train_config or TrainConfig(), seed=seed)  # the teacher's split
     extra = None
     if unlabeled is not None:
         raw = load_unlabeled(unlabeled, data_dir, encoders=read_manifest(teacher_path).encoders)
