@@ -186,7 +186,7 @@ def _registry(config: Config) -> Any:
 
 
 def _register(config: Config, model_dir: Path, name: str, *, activate: bool) -> None:
-    from mmserve.fusion.align_pipeline import check_aligned
+    from mmserve.fusion.aligned import check_aligned
 
     with _errors():
         summary = check_aligned(model_dir)

@@ -14,7 +14,7 @@ from mmserve.api.fusion_schemas import FusionActivate, FusionModelList, FusionMo
 from mmserve.api.fusion_schemas import FusionRegister as AlignedRegister
 from mmserve.api.openapi import operation
 from mmserve.errors import ConfigError, InvalidRequest
-from mmserve.fusion.align_pipeline import check_aligned
+from mmserve.fusion.aligned import check_aligned
 from mmserve.fusion.pipeline import allowed_path
 from mmserve.services.aligned_models import PREFIX, AlignedServing
 

@@ -14,7 +14,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mmserve.errors import ConfigError
 from mmserve.fusion.align import (
     AlignConfig,
     AlignEpoch,
@@ -128,26 +127,3 @@ def align_model(
     }
     files = write_align_report(report, vectors, test_data, texts, out / REPORT_DIR)
     return AlignOutcome(out, files.json, files.html, test, result)
-
-
-def aligned_summary(path: str | Path) -> dict[str, Any]:
-    """What the registry shows about an aligned model: its space, inputs and test recall."""
-    from mmserve.fusion.aligned import read_aligned
-
-    m = read_aligned(path)
-    keep = {k: v for k, v in m.metrics.items() if k.startswith("mean_") or "->" in k}
-    return {"dimensions": m.dim, "modalities": m.encoders, "test_metrics": keep}
-
-
-def check_aligned(path: str | Path) -> dict[str, Any]:
-    """The registry summary of an aligned model this installation can serve; ConfigError
-    saying what is wrong otherwise."""
-    from mmserve.fusion.aligned import read_aligned
-    from mmserve.models.registry import list_models
-
-    manifest = read_aligned(path)
-    known = list_models()
-    unknown = [e for e in manifest.encoders.values() if e not in known]
-    if unknown:
-        raise ConfigError(f"{Path(path).name} needs encoder {unknown[0]!r}, not installed here")
-    return aligned_summary(path)

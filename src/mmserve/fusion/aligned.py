@@ -141,5 +141,25 @@ class AlignedHeads:
         return l2_normalise(x)
 
 
+def aligned_summary(path: str | Path) -> dict[str, Any]:
+    """What the registry shows about an aligned model: its space, inputs and test recall."""
+    m = read_aligned(path)
+    keep = {k: v for k, v in m.metrics.items() if k.startswith("mean_") or "->" in k}
+    return {"dimensions": m.dim, "modalities": m.encoders, "test_metrics": keep}
+
+
+def check_aligned(path: str | Path) -> dict[str, Any]:
+    """The registry summary of an aligned model this installation can serve; ConfigError
+    saying what is wrong otherwise."""
+    from mmserve.models.registry import list_models
+
+    manifest = read_aligned(path)
+    known = list_models()
+    unknown = [e for e in manifest.encoders.values() if e not in known]
+    if unknown:
+        raise ConfigError(f"{Path(path).name} needs encoder {unknown[0]!r}, not installed here")
+    return aligned_summary(path)
+
+
 def _gelu_tanh(x: np.ndarray) -> np.ndarray:
     return 0.5 * x * (1 + np.tanh(np.sqrt(2 / np.pi) * (x + 0.044715 * x**3)))

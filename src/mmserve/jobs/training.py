@@ -136,7 +136,8 @@ class _Progress:
 def align_job(ctx: JobContext, params: AlignParams) -> dict[str, Any]:
     """Align the modalities of a pairs file (mmserve align); optionally register it."""
     from mmserve.fusion.align import AlignTrainConfig
-    from mmserve.fusion.align_pipeline import PairOptions, align_model, check_aligned, load_pairs
+    from mmserve.fusion.align_pipeline import PairOptions, align_model, load_pairs
+    from mmserve.fusion.aligned import check_aligned
     from mmserve.store.fusion_models import FusionRegistry
 
     config, progress = ctx.config, _Progress(ctx, params.epochs)
