@@ -22,28 +22,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from mmserve.fusion.data import Split
 from mmserve.fusion.demo import make_demo_data
 from mmserve.fusion.pipeline import DataOptions, load_data
-from mmserve.fusion.pretrain import load_unlabeled, pretrain_model, transfer_state
+from mmserve.fusion.pretrain import few_labels, load_unlabeled, pretrain_model, transfer_state
 from mmserve.fusion.train import TrainConfig, default_split, evaluate, train
 
 FRACTIONS = (0.05, 0.10, 0.25, 1.0)
-MIN_PER_CLASS = 2  # so a class cannot vanish from a small labelled subset
-
-
-def keep_labels(split: Split, labels: np.ndarray, fraction: float, seed: int) -> Split:
-    """The same test rows; a stratified `fraction` of the training and validation rows."""
-    rng = np.random.default_rng(seed + 1000)
-
-    def part(rows: np.ndarray) -> np.ndarray:
-        kept = []
-        for c in np.unique(labels[rows]):
-            group = rng.permutation(rows[labels[rows] == c])
-            kept.append(group[: max(MIN_PER_CLASS, round(len(group) * fraction))])
-        return np.sort(np.concatenate(kept))
-
-    return Split(part(split.train), part(split.val), split.test)
 
 
 def main() -> None:
@@ -77,7 +61,7 @@ def main() -> None:
         config, state = transfer_state(trunk.artifact, dataset)
         split = default_split(dataset, tc)
         for fraction in FRACTIONS:
-            part = keep_labels(split, y, fraction, seed)
+            part = few_labels(split, y, fraction, seed)
             test = dataset.take(part.test)
             scratch = train(dataset, config, tc, split=part)
             tuned = train(dataset, config, tc, split=part, init_state=state)

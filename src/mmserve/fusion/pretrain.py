@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from mmserve.errors import ConfigError
-from mmserve.fusion.data import FeatureDataset, TargetSpec
+from mmserve.fusion.data import FeatureDataset, Split, TargetSpec
 from mmserve.fusion.dataset import Table, read_table
 from mmserve.fusion.encoders import (
     EncoderSet,
@@ -46,6 +46,7 @@ from mmserve.media import MediaPolicy
 PRETEXT = "pretext"  # the target name of the matching head
 CLASSES = ("real", "swapped")
 KIND = "pretrained-trunk"  # training["kind"] in a trunk artifact's config.json
+MIN_PER_CLASS = 2  # few_labels: so no class vanishes from a small labelled subset
 NOT_TRANSFERRED = ("heads.", "target_mean", "target_std")  # task-specific state
 
 
@@ -76,6 +77,21 @@ def matching_dataset(
     arrays = {m: features[m].take(np.concatenate(index[m])) for m in specs}
     target = TargetSpec(name=PRETEXT, classes=CLASSES)
     return FeatureDataset(arrays, {PRETEXT: np.concatenate(labels)}, dict(specs), (target,))
+
+
+def few_labels(split: Split, labels: np.ndarray, fraction: float, seed: int) -> Split:
+    """The same test rows; a stratified `fraction` of the training and validation rows (at
+    least MIN_PER_CLASS of each class): the label-efficiency experiments' few labels."""
+    rng = np.random.default_rng(seed + 1000)
+
+    def part(rows: np.ndarray) -> np.ndarray:
+        kept = []
+        for c in np.unique(labels[rows]):
+            group = rng.permutation(rows[labels[rows] == c])
+            kept.append(group[: max(MIN_PER_CLASS, round(len(group) * fraction))])
+        return np.sort(np.concatenate(kept))
+
+    return Split(part(split.train), part(split.val), split.test)
 
 
 def transfer_state(source: str | Path, dataset: FeatureDataset) -> tuple[Any, dict[str, Any]]:
