@@ -113,6 +113,21 @@ def _check_distill(params: DistillParams, config: Any) -> None:
     _check_name(params.register_as)
 
 
+def _teacher_data(teacher: Path, config: Any) -> Path:
+    """The file the teacher was trained on, held to the same roots as a named one."""
+    from mmserve.fusion.artifact import read_manifest
+
+    recorded = read_manifest(teacher).training.get("data")
+    try:
+        return _path(str(recorded), config, "params.data")
+    except (InvalidRequest, NotFound):
+        raise InvalidRequest(
+            f"params.data: the teacher was trained on {recorded!r}, which is not a file in "
+            "the data directory or the media root; name the labelled data",
+            param="params.data",
+        ) from None
+
+
 class _Progress:
     """Per-epoch history in the job's result and progress; cancellation between encoder
     batches without a write per batch."""
@@ -229,14 +244,17 @@ def distill_job(ctx: JobContext, params: DistillParams) -> dict[str, Any]:
     from mmserve.store.fusion_models import FusionRegistry
 
     config, progress = ctx.config, _Progress(ctx, params.epochs)
+    teacher = _path(params.teacher, config, "params.teacher", directory=True)
     optional = {
         name: _path(getattr(params, name), config, f"params.{name}")
         for name in ("data", "unlabeled")
         if getattr(params, name) is not None
     }
+    if "data" not in optional:  # the teacher's own data, if a client may name it
+        optional["data"] = _teacher_data(teacher, config)
     try:
         outcome = distill_model(
-            _path(params.teacher, config, "params.teacher", directory=True),
+            teacher,
             Path(config.data_dir) / RUNS["distill"] / ctx.job.id,
             StudentSpec.parse(params.student),
             config.data_dir,
