@@ -80,6 +80,10 @@ def test_registered_aligned_model_serves_embeddings_hot_with_rollback(client, tm
     registry = FusionRegistry(tmp_path / "data", "aligned")
     registry.register("shapes", tmp_path / "v2", summary={})
     assert embed(client, [row.inputs["text"]])[0] == pytest.approx(-vectors[0], abs=1e-5)
+    pinned = embed(client, [row.inputs["text"]], model="aligned/shapes@1")  # v2 is active
+    assert pinned[0] == pytest.approx(vectors[0], abs=1e-5)
+    assert embed(client, ["x"], model="aligned/shapes@x", status=404)["param"] == "model"
+    assert embed(client, ["x"], model="aligned/shapes@9", status=404)["param"] == "version"
     rolled = client.post("/v1/aligned/models/shapes/rollback").get_json()
     assert rolled["active_version"] == 1
     assert embed(client, [row.inputs["text"]])[0] == pytest.approx(vectors[0], abs=1e-5)
@@ -107,7 +111,8 @@ def test_classifications_and_collections_take_an_aligned_model(client):
     picture, texts = embed(client, [image]), embed(client, captions)
     assert ranked == [captions[i] for i in np.argsort(-(texts @ picture[0]), kind="stable")]
 
-    made = client.post("/v1/collections", json={"name": "scenes", "model": "aligned/shapes"})
+    pinned = {"name": "scenes", "model": "aligned/shapes@1"}  # stored vectors keep meaning
+    made = client.post("/v1/collections", json=pinned)
     assert made.status_code == 200, made.get_json()
     items = [{"id": str(i), "content": image_part(r.inputs["image"])} for i, r in enumerate(rows)]
     added = client.post("/v1/collections/scenes/items", json={"items": items})

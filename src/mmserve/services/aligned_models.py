@@ -3,7 +3,9 @@ registry's active version of NAME (store/fusion_models.py, kind "aligned").
 
 The registry file's stat is checked on each resolution (one syscall) and re-read only when
 it changed, so `mmserve align register/activate/rollback` take effect on a running server at
-its next request. A runner whose version is no longer active is stopped once requests that
+its next request. `aligned/NAME@V` names version V whatever is active: a collection's
+stored vectors stay comparable with its queries only if both come from one version.
+A runner whose version is no longer active is stopped once requests that
 may still be queued on it have timed out. Registered on the ModelPool as a resolver, so every
 route that takes a model id (embeddings, classifications, label sets, collections) serves
 aligned models without knowing about them.
@@ -25,6 +27,7 @@ from mmserve.store.fusion_models import FusionEntry, FusionRegistry
 
 PREFIX = "aligned/"
 KIND = "aligned"
+PIN = "@"  # aligned/NAME@3: version 3, whichever is active
 
 
 class AlignedServing:
@@ -59,24 +62,40 @@ class AlignedServing:
         return self._entries
 
     def runner(self, model_id: str) -> ModelRunner:
-        name = model_id[len(PREFIX) :]
+        """`aligned/NAME`: the active version (follows activate and rollback);
+        `aligned/NAME@V`: version V, pinned (what a collection's stored vectors need)."""
+        name, pinned = self._parse(model_id)
         entry = self.entries().get(name) or self.registry.get(name)  # the latter: 404
-        version = entry.active_version
+        version = entry.version(pinned) if pinned else entry.active_version
         if version is None:
             raise NotFound(f"aligned model {name!r} has no active version", param="model")
         with self._lock:
-            current = self._runners.get(name)
+            current = self._runners.get(model_id)
             if current and current[0] == version.version:
                 return current[1]
             model = AlignedServingModel(model_id, version.path, self.encoders, version.version)
-            runner = ModelRunner(model, ModelConfig(id=f"aligned-{name}"), self.metrics)
+            runner_id = f"aligned-{name}-v{version.version}"
+            runner = ModelRunner(model, ModelConfig(id=runner_id), self.metrics)
             runner.start(wait=True)  # heads load in milliseconds; encoders once per app
-            self._runners[name] = (version.version, runner)
+            self._runners[model_id] = (version.version, runner)
         if current:  # requests already queued on the old version may still finish
             retire = threading.Timer(self.timeout_s, current[1].stop)
             retire.daemon = True
             retire.start()
         return runner
+
+    @staticmethod
+    def _parse(model_id: str) -> tuple[str, int | None]:
+        name, sep, version = model_id[len(PREFIX) :].partition(PIN)
+        if not sep:
+            return name, None
+        if not version.isdigit():
+            raise NotFound(
+                f"model {model_id!r}: write aligned/NAME or aligned/NAME{PIN}VERSION (a number)",
+                param="model",
+                code="model_not_found",
+            )
+        return name, int(version)
 
     def stop(self) -> None:
         for _, runner in self._runners.values():
