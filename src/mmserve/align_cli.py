@@ -43,7 +43,10 @@ class _DefaultTrain(click.Group):
 
 @click.group("align", cls=_DefaultTrain)
 def align_group() -> None:
-    """Learn one embedding space for text, images and audio from your own pairs."""
+    """Learn one embedding space for text, images and audio from your own pairs.
+
+    `mmserve align DATA [--register NAME]` is `mmserve align train DATA ...`; the model is
+    served as aligned/NAME (docs/training.md)."""
 
 
 @align_group.command("demo-data")
