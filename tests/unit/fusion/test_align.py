@@ -117,8 +117,8 @@ def test_bad_rows_are_listed_and_skipped(tmp_path):
 
 @pytest.mark.real_weights
 def test_aligned_beats_bridge_threefold_on_held_out_scenes():
-    """Measured (200 rows, 30 held out, seed 0): aligned text->image R@1 ~0.4, bridge at
-    chance (1/30); the test asks for 3x bridge and for 3x chance."""
+    """Measured (200 rows, 30 held out, seed 0, 49 epochs): aligned text->image R@1 0.70,
+    bridge 0.033 (= chance, 1/30); the test asks for 3x bridge and 3x chance (0.10)."""
     from PIL import Image
 
     from mmserve.fusion.align_eval import chance_recall, text_to_image_recall
