@@ -77,6 +77,14 @@ def demo_data(out: Path, rows: int, seed: int, speech: bool | None) -> None:
 @click.option("--epochs", type=click.IntRange(1), default=200, show_default=True)
 @click.option("--patience", type=click.IntRange(1), default=15, show_default=True)
 @click.option("--batch-size", type=click.IntRange(2), default=128, show_default=True)
+@click.option(
+    "--hard-negatives",
+    type=click.FloatRange(0, 20),
+    default=0.0,
+    show_default=True,
+    metavar="BETA",
+    help="Weigh in-batch negatives by exp(BETA * cosine); 0: all alike.",
+)
 @SEED
 @ENCODER
 @click.option("--register", "register_as", metavar="NAME", help="Register as aligned/NAME.")
@@ -90,6 +98,7 @@ def train_command(
     epochs: int,
     patience: int,
     batch_size: int,
+    hard_negatives: float,
     seed: int,
     encoders: tuple[str, ...],
     register_as: str | None,
@@ -110,7 +119,13 @@ def train_command(
             click.echo(line, err=True)
         cache = pairs.cache
         click.echo(f"features: {cache.hits} from the cache, {cache.misses} encoded", err=True)
-        tc = AlignTrainConfig(seed=seed, epochs=epochs, patience=patience, batch_size=batch_size)
+        tc = AlignTrainConfig(
+            seed=seed,
+            epochs=epochs,
+            patience=patience,
+            batch_size=batch_size,
+            hard_negatives=hard_negatives,
+        )
         outcome = align_model(
             pairs, out, options={"dim": dim, "hidden": hidden}, train_config=tc, overwrite=overwrite
         )

@@ -59,6 +59,9 @@ class AlignConfig:
 class AlignTrainConfig:
     epochs: int = 200  # at most; early stopping on validation recall usually ends sooner
     batch_size: int = 128  # in-batch negatives: larger batches, harder negatives
+    # Hard negatives (Robinson et al. 2021): each in-batch negative weighted by
+    # exp(beta * cosine) / its mean over the row's negatives; 0 weighs them all alike.
+    hard_negatives: float = 0.0
     lr: float = 1e-3
     weight_decay: float = 0.1
     patience: int = 15
@@ -71,6 +74,8 @@ class AlignTrainConfig:
         for name in ("epochs", "batch_size", "patience"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1")
+        if not 0 <= self.hard_negatives <= 20:
+            raise ConfigError(f"hard_negatives must be in [0, 20], not {self.hard_negatives}")
 
 
 @dataclass(frozen=True)
@@ -153,15 +158,36 @@ class AlignModel(nn.Module):
         return sum(p.numel() for p in self.parameters())
 
 
-def info_nce(za: Tensor, zb: Tensor, scale: Tensor) -> Tensor:
+def info_nce(za: Tensor, zb: Tensor, scale: Tensor, hard: float = 0.0) -> Tensor:
     """Symmetric InfoNCE: row i of `za` against every row of `zb` (the true partner is i),
-    and the other way round."""
-    logits = scale * za @ zb.T  # (batch, batch)
+    and the other way round; `hard` > 0 weighs the more similar negatives more."""
+    sims = za @ zb.T  # (batch, batch) cosines
+    logits = scale * sims
     target = torch.arange(len(za))
+    if hard:
+        return (
+            F.cross_entropy(logits + _log_weights(sims, hard), target)
+            + F.cross_entropy(logits.T + _log_weights(sims.T, hard), target)
+        ) / 2
     return (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2
 
 
-def pair_loss(model: AlignModel, feats: Mapping[str, Tensor], present: Mapping[str, Tensor]):
+def _log_weights(sims: Tensor, beta: float) -> Tensor:
+    """log of each negative's importance weight exp(beta * s) / mean over the row's
+    negatives (a constant: no gradient through the weights); 0 for the positive."""
+    n = len(sims)
+    own = torch.eye(n, dtype=torch.bool)
+    scaled = (beta * sims).detach()
+    mean = torch.logsumexp(scaled.masked_fill(own, -torch.inf), 1, keepdim=True) - math.log(n - 1)
+    return (scaled - mean).masked_fill(own, 0.0)
+
+
+def pair_loss(
+    model: AlignModel,
+    feats: Mapping[str, Tensor],
+    present: Mapping[str, Tensor],
+    hard: float = 0.0,
+) -> Tensor | None:
     """Mean InfoNCE over the modality pairs, each over the rows that have both (weighted by
     those rows); None when no pair has two rows."""
     total, weight = torch.zeros(()), 0
@@ -171,7 +197,7 @@ def pair_loss(model: AlignModel, feats: Mapping[str, Tensor], present: Mapping[s
         if n < 2:
             continue
         za, zb = model.embed(a, feats[a][both]), model.embed(b, feats[b][both])
-        total = total + n * info_nce(za, zb, model.scale())
+        total = total + n * info_nce(za, zb, model.scale(), hard)
         weight += n
     return total / weight if weight else None
 
@@ -274,7 +300,7 @@ def train_align(
     started = time.perf_counter()
     bar = tqdm(range(1, tc.epochs + 1), desc="align", disable=not tc.progress, leave=False)
     for epoch in bar:
-        loss = _epoch(model, feats, present, split.train, optimizer, shuffle, tc.batch_size)
+        loss = _epoch(model, feats, present, split.train, optimizer, shuffle, tc)
         val_loss, score = _validate(model, val)
         log = AlignEpoch(epoch, loss, val_loss, score, round(1 / model.scale().item(), 5))
         result.history.append(log)
@@ -296,14 +322,14 @@ def train_align(
     return result
 
 
-def _epoch(model, feats, present, rows, optimizer, shuffle, batch_size) -> float:
+def _epoch(model, feats, present, rows, optimizer, shuffle, tc) -> float:
     model.train()
     order = torch.from_numpy(rows)[torch.randperm(len(rows), generator=shuffle)]
     total, seen = 0.0, 0
-    for start in range(0, len(order), batch_size):
-        index = order[start : start + batch_size]
+    for start in range(0, len(order), tc.batch_size):
+        index = order[start : start + tc.batch_size]
         batch = {m: f[index] for m, f in feats.items()}
-        loss = pair_loss(model, batch, {m: p[index] for m, p in present.items()})
+        loss = pair_loss(model, batch, {m: p[index] for m, p in present.items()}, tc.hard_negatives)
         if loss is None:
             continue
         optimizer.zero_grad(set_to_none=True)

@@ -41,6 +41,7 @@ class AlignParams(BaseModel):
     epochs: int = Field(200, ge=1, le=10_000)
     patience: int = Field(15, ge=1, le=10_000)
     batch_size: int = Field(128, ge=2, le=65_536)
+    hard_negatives: float = Field(0.0, ge=0, le=20, description="beta; 0: negatives alike")
     seed: int = 0
     encoders: dict[str, StrictStr] = Field(default_factory=dict, description="modality -> id")
     register_as: StrictStr | None = Field(None, description="Register as aligned/<name>")
@@ -166,6 +167,7 @@ def align_job(ctx: JobContext, params: AlignParams) -> dict[str, Any]:
         epochs=params.epochs,
         patience=params.patience,
         batch_size=params.batch_size,
+        hard_negatives=params.hard_negatives,
         progress=False,
     )
     try:

@@ -44,6 +44,21 @@ def test_info_nce_is_low_for_matching_pairs_and_symmetric():
     )
 
 
+def test_hard_negatives_weigh_the_similar_negatives_more():
+    torch.manual_seed(0)
+    a = torch.nn.functional.normalize(torch.randn(8, 4), dim=-1)
+    b = torch.nn.functional.normalize(a + 0.5 * torch.randn(8, 4), dim=-1)
+    scale = torch.tensor(10.0)
+    plain = info_nce(a, b, scale)
+    assert info_nce(a, b, scale, hard=0.0).item() == plain.item()
+    # Weights average 1 over each row's negatives and grow with the negative's logit, so
+    # the weighted denominator (and the loss) can only grow (Chebyshev's sum inequality).
+    losses = [info_nce(a, b, scale, hard=beta).item() for beta in (1.0, 5.0, 20.0)]
+    assert plain.item() < losses[0] < losses[1] < losses[2]
+    with pytest.raises(ConfigError, match="hard_negatives"):
+        AlignTrainConfig(hard_negatives=-1)
+
+
 def synthetic_pairs(n: int, seed: int = 0) -> PairData:
     """Text and image features that are two random linear views of one latent."""
     rng = np.random.default_rng(seed)
