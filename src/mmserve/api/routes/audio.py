@@ -2,7 +2,7 @@
 POST /v1/audio/transcriptions (OpenAI's speech-to-text shape: the official `openai` client's
 client.audio.transcriptions.create(model=..., file=...) works unmodified).
 
-Transcription decodes and transcribes a recording window by window (api/transcripts.py):
+Transcription decodes and transcribes a recording window by window (services/transcripts.py):
 the header's duration is checked against media.max_audio_seconds before anything is decoded,
 and with stream=true each segment is sent as a server-sent event as soon as it exists.
 """
@@ -19,12 +19,6 @@ import numpy as np
 from flask import Blueprint, Response, g, jsonify, request, stream_with_context
 from pydantic import ValidationError
 
-from mmserve.api.audio_schemas import (
-    AudioClassificationRequest,
-    AudioClassificationResponse,
-    TranscriptionRequest,
-    TranscriptionResponse,
-)
 from mmserve.api.common import _schema_error, services, takes_one_upload
 from mmserve.api.media_input import (
     media_param,
@@ -34,7 +28,17 @@ from mmserve.api.media_input import (
     request_options,
 )
 from mmserve.api.openapi import operation
-from mmserve.api.transcripts import (
+from mmserve.api.schemas.audio import (
+    AudioClassificationRequest,
+    AudioClassificationResponse,
+    TranscriptionRequest,
+    TranscriptionResponse,
+)
+from mmserve.batching.runner import ModelRunner
+from mmserve.errors import ClientError, InvalidRequest, MMServeError, error_body
+from mmserve.media.audio import SAMPLE_RATE, iter_audio_chunks
+from mmserve.models.base import CLASSIFY_AUDIO, TRANSCRIBE, Waveform
+from mmserve.services.transcripts import (
     Transcript,
     check_options,
     speech_windows,
@@ -43,10 +47,6 @@ from mmserve.api.transcripts import (
     verbose_json,
     vtt,
 )
-from mmserve.batching.runner import ModelRunner
-from mmserve.errors import ClientError, InvalidRequest, MMServeError, error_body
-from mmserve.media.audio import SAMPLE_RATE, iter_audio_chunks
-from mmserve.models.base import CLASSIFY_AUDIO, TRANSCRIBE, Waveform
 
 bp = Blueprint("audio", __name__)
 log = logging.getLogger("mmserve.audio")
