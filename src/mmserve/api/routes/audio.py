@@ -85,7 +85,7 @@ def classifications() -> Any:
     duration = len(samples) / SAMPLE_RATE
     pooled = probs.max(axis=0) if body.pooling == "max" else probs.mean(axis=0)
     step = float(runner.model.frame_seconds)
-    window = float(getattr(runner.model, "window_seconds", step))
+    window = float(runner.model.window_seconds or step)
     frames = [
         {
             "start": round(i * step, 3),

@@ -48,9 +48,8 @@ def create_embeddings() -> Any:
         params=["input"] if single else None,
     )
     model = svc.pool.get(embedded.model_id).model
-    count = getattr(model, "count_tokens", None)
     tokens = sum(
-        count(p) if count else 0
+        model.count_tokens(p)
         for c, p in zip(contents, embedded.payloads, strict=True)
         if c.modality == "text"
     )
