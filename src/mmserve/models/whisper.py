@@ -12,8 +12,9 @@ Both come from PyPI with their weights. faster-whisper ships the Silero VAD mode
 works offline: silence is skipped before decoding, which both speeds up long recordings and
 stops Whisper from inventing text over silence.
 
-The TRANSCRIBE contract, which the transcription route (api/audio.py, services/transcripts.py)
-relies on and any other speech model (models/hf_whisper.py) implements:
+The TRANSCRIBE contract, which the transcription route (api/routes/audio.py and
+services/transcripts.py) relies on and any other speech model (models/hf_whisper.py)
+implements (SpeechClip and `transcribe_options` are declared in models/base.py):
 
     preprocess(Waveform)  a mono 16 kHz clip of at most a few minutes: the route cuts a long
                           recording into such clips itself (at quiet points, see

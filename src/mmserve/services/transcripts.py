@@ -1,5 +1,5 @@
 """Transcribing a recording of any length through a TRANSCRIBE model's batcher, and writing the
-transcript in OpenAI's response formats. No Flask here: api/audio.py is the HTTP side.
+transcript in OpenAI's response formats. No Flask here: api/routes/audio.py is the HTTP side.
 
 A long recording is never decoded whole: media.iter_audio_chunks gives 30 s of samples at a
 time, `speech_windows` regroups them into windows of about WINDOW_SECONDS that end at the
