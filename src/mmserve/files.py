@@ -2,6 +2,7 @@
 
     replaced_atomically(path, mode=None)   a temporary path to write; renamed over `path`
     write_atomically(path, data | write)   the same, for bytes or a writer of a binary file
+    replaced_dir_atomically(path)          a temporary folder to fill; renamed to `path`
     confined(raw, roots)                   a client's path resolved inside allowed folders
 
 A file replaced atomically is fsync'd before the rename and its folder after, so readers
@@ -13,6 +14,7 @@ no models.
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -52,6 +54,24 @@ def write_atomically(
             file.write(data)
         else:
             data(file)
+
+
+@contextmanager
+def replaced_dir_atomically(path: Path) -> Iterator[Path]:
+    """Yield a new empty folder beside `path` for the caller to fill. On a clean exit it
+    replaces `path` (an existing folder there is removed first) and the parent is fsync'd,
+    so a reader never finds a half-written folder at `path`; on an error it is removed."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{path.name}-", dir=path.parent))
+    try:
+        yield staging
+        if path.exists():
+            shutil.rmtree(path)
+        staging.rename(path)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    fsync_dir(path.parent)
 
 
 def fsync_dir(folder: Path) -> None:

@@ -17,7 +17,6 @@ import contextlib
 import fcntl
 import json
 import shutil
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from mmserve.errors import InvalidRequest, NotFound
-from mmserve.files import write_atomically
+from mmserve.files import replaced_dir_atomically, write_atomically
 from mmserve.store.names import FUSION_MODEL, check_name
 
 REGISTRY, LOCK = "registry.json", "registry.lock"
@@ -124,14 +123,8 @@ class FusionRegistry:
             item = raw["models"].setdefault(name, {"active": None, "versions": [], "history": []})
             number = max((v["version"] for v in item["versions"]), default=0) + 1
             target = self.root / "models" / name / f"v{number}"
-            target.parent.mkdir(parents=True, exist_ok=True)
-            staging = Path(tempfile.mkdtemp(prefix=f".v{number}-", dir=target.parent))
-            try:
+            with replaced_dir_atomically(target) as staging:
                 shutil.copytree(source, staging, dirs_exist_ok=True)
-                staging.rename(target)
-            except BaseException:
-                shutil.rmtree(staging, ignore_errors=True)
-                raise
             item["versions"].append(
                 {
                     "version": number,
