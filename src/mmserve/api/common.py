@@ -50,10 +50,11 @@ def parse_body(schema: type[M]) -> M:
     try:
         return schema.model_validate(data)
     except ValidationError as e:
-        raise _schema_error(e) from None
+        raise schema_error(e) from None
 
 
-def _schema_error(error: ValidationError) -> SchemaError:
+def schema_error(error: ValidationError) -> SchemaError:
+    """The 422 for a pydantic ValidationError, naming the first wrong field."""
     problems = error.errors(include_url=False)
     # The most specific location wins: for a union, the member that got furthest in.
     first = max(problems, key=lambda p: sum(isinstance(part, int) for part in p["loc"]))

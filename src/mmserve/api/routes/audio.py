@@ -19,7 +19,7 @@ import numpy as np
 from flask import Blueprint, Response, g, jsonify, request, stream_with_context
 from pydantic import ValidationError
 
-from mmserve.api.common import _schema_error, services, takes_one_upload
+from mmserve.api.common import schema_error, services, takes_one_upload
 from mmserve.api.media_input import (
     media_param,
     request_audio,
@@ -170,7 +170,7 @@ def _transcription_request() -> TranscriptionRequest:
     try:
         return TranscriptionRequest.model_validate(data)
     except ValidationError as e:
-        raise _schema_error(e) from None
+        raise schema_error(e) from None
 
 
 def _options(body: TranscriptionRequest, words: bool) -> dict[str, Any]:
