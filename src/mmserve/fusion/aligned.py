@@ -13,8 +13,6 @@ products: numpy runs it in microseconds, so serving needs neither torch nor onnx
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -25,6 +23,7 @@ import numpy as np
 
 from mmserve import __version__
 from mmserve.errors import ConfigError
+from mmserve.files import replaced_dir_atomically
 from mmserve.models.base import l2_normalise
 
 if TYPE_CHECKING:
@@ -58,13 +57,12 @@ def save_aligned(
     training: Mapping[str, Any] | None = None,
     overwrite: bool = False,
 ) -> Path:
-    """Write the directory next to its place and rename it in: never half-written."""
+    """Write the directory next to its place and rename it in (files.replaced_dir_atomically):
+    never half-written."""
     path = Path(path)
     if path.exists() and any(path.iterdir()) and not overwrite:
         raise ConfigError(f"{path} exists and is not empty; choose another path or overwrite")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{path.name}-", dir=path.parent))
-    try:
+    with replaced_dir_atomically(path) as staging:
         header = {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
@@ -78,12 +76,6 @@ def save_aligned(
         (staging / METRICS).write_text(json.dumps(dict(metrics or {}), indent=2) + "\n")
         state = {k: v.detach().numpy().astype(np.float32) for k, v in model.state_dict().items()}
         np.savez(staging / HEADS, **state)
-        if path.exists():
-            shutil.rmtree(path)
-        staging.rename(path)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return path
 
 

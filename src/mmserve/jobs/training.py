@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictStr
 from mmserve.errors import ConfigError, InvalidRequest, NotFound
 from mmserve.jobs.registry import job_type
 from mmserve.jobs.runner import JobContext
+from mmserve.store.names import NAME_RULES, check_name
 
 RUNS = {
     "align": Path("aligned") / "runs",
@@ -81,19 +82,14 @@ def _path(raw: str, config: Any, param: str, *, directory: bool = False) -> Path
     return path
 
 
-def _check_name(name: str | None) -> None:
-    from mmserve.store.fusion_models import NAME
-
-    if name is not None and not NAME.match(name):
-        raise InvalidRequest(
-            "params.register_as: use 1-64 lowercase letters, digits, '-' or '_'",
-            param="params.register_as",
-        )
+def _check_name(name: str | None, kind: str = "fusion") -> None:
+    if name is not None:
+        check_name(name, NAME_RULES[kind], "params.register_as")
 
 
 def _check_align(params: AlignParams, config: Any) -> None:
     _path(params.data, config, "params.data")
-    _check_name(params.register_as)
+    _check_name(params.register_as, "aligned")
 
 
 def _check_pretrain(params: PretrainParams, config: Any) -> None:

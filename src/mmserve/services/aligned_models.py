@@ -18,10 +18,12 @@ from typing import Any
 
 from mmserve.batching.pool import ModelPool
 from mmserve.batching.runner import ModelRunner
-from mmserve.config import ModelConfig
-from mmserve.errors import NotFound
+from mmserve.config import Config, ModelConfig
+from mmserve.errors import ConfigError, InvalidRequest, NotFound
+from mmserve.fusion.aligned import check_aligned
 from mmserve.fusion.aligned_serving import AlignedServingModel
 from mmserve.fusion.encoders import EncoderSet
+from mmserve.fusion.pipeline import allowed_path
 from mmserve.metrics import Metrics
 from mmserve.store.fusion_models import FusionEntry, FusionRegistry
 
@@ -48,10 +50,30 @@ class AlignedServing:
         self._lock = threading.Lock()
 
     @classmethod
-    def attach(cls, pool: ModelPool, data_dir: Any, metrics: Metrics, timeout_s: float):
-        serving = cls(FusionRegistry(data_dir, KIND), metrics, timeout_s)
+    def attach(
+        cls,
+        pool: ModelPool,
+        config: Config,
+        metrics: Metrics,
+        encoders: EncoderSet | None = None,
+    ) -> AlignedServing:
+        """Serving over the data directory's aligned registry, resolving `aligned/...` ids
+        for `pool`; `encoders`: share fusion's, one copy of each encoder per app."""
+        registry = FusionRegistry(config.data_dir, KIND)
+        serving = cls(registry, metrics, config.limits.request_timeout_s, encoders)
         pool.resolvers[PREFIX] = serving.runner
         return serving
+
+    def register(self, raw_path: str, name: str, *, activate: bool, config: Config) -> FusionEntry:
+        """Copy a directory inside the data dir or media root in as NAME's next version,
+        after checking that it is an aligned model the server can load."""
+        path = allowed_path(raw_path, config.data_dir, config.media.media_root, param="path")
+        try:
+            summary = check_aligned(path)
+        except ConfigError as e:
+            raise InvalidRequest(str(e), param="path", code="not_servable") from None
+        self.registry.register(name, path, activate=activate, summary=summary)
+        return self.registry.get(name)
 
     def entries(self) -> dict[str, FusionEntry]:
         stamp = self.registry.stamp()

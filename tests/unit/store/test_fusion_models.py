@@ -50,3 +50,14 @@ def test_names_unknown_models_and_removal(tmp_path):
     registry.remove("memes")
     assert registry.entries() == []
     assert not (tmp_path / "data" / "fusion" / "models" / "memes").exists()
+
+
+def test_an_aligned_registry_names_its_kind_in_errors_and_ids(tmp_path):
+    registry = FusionRegistry(tmp_path, "aligned")
+    with pytest.raises(InvalidRequest) as caught:
+        registry.register("Shapes", tmp_path, summary={})
+    assert "not a valid aligned model name" in caught.value.message
+    with pytest.raises(NotFound) as missing:
+        registry.get("shapes")
+    assert missing.value.message.startswith("aligned model 'shapes' is not registered")
+    assert not (tmp_path / "fusion").exists()  # its own folder, beside fusion's
