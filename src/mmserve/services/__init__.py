@@ -4,6 +4,7 @@
     store_embed   embed content for the search store, through its embedding cache
     transcripts   transcribe a recording window by window; OpenAI's response formats
     fusion        serve the fusion registry's active models (runners kept in step)
+    aligned_models  serve aligned/NAME embedding models (a ModelPool resolver), their registry
     state         Services: the one typed object holding every subsystem of an app
 
 May import batching/, store/, fusion/, models/, media/ and the leaf modules (config, errors,
