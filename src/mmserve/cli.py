@@ -12,6 +12,7 @@ import click
 from mmserve import __version__
 from mmserve.config import LOG_LEVELS, load_config
 from mmserve.errors import ConfigError
+from mmserve.security_config import AUTH_MODES
 
 
 @click.group()
@@ -37,6 +38,24 @@ def main() -> None:
     help="Where state is kept (also MMSERVE_DATA_DIR).",
 )
 @click.option("--log-level", type=click.Choice(LOG_LEVELS), help="Log level (default info).")
+@click.option(
+    "--auth-mode",
+    type=click.Choice(AUTH_MODES),
+    help="Who may call: off (default), keys, oidc, keys+oidc ([auth] mode).",
+)
+@click.option(
+    "--insecure",
+    is_flag=True,
+    default=None,
+    help="Serve a non-loopback address with auth off (anyone who reaches it can use it).",
+)
+@click.option("--certfile", type=click.Path(dir_okay=False), help="TLS certificate (PEM).")
+@click.option("--keyfile", type=click.Path(dir_okay=False), help="TLS private key (PEM).")
+@click.option(
+    "--client-ca",
+    type=click.Path(dir_okay=False),
+    help="Require client certificates signed by this CA (PEM).",
+)
 def serve(config_path: Path | None, **overrides: Any) -> None:
     """Start the HTTP server (gunicorn, one process, threads)."""
     from mmserve.models.registry import create_model
@@ -49,7 +68,10 @@ def serve(config_path: Path | None, **overrides: Any) -> None:
             create_model(model.id, model.source)
     except ConfigError as e:
         raise click.ClickException(str(e)) from None
-    run_server(config)
+    try:
+        run_server(config)
+    except ConfigError as e:
+        raise click.ClickException(str(e)) from None
 
 
 @main.command("models")
@@ -78,6 +100,15 @@ def _add_fusion_commands() -> None:
 
 
 _add_fusion_commands()
+
+
+def _add_keys_commands() -> None:
+    from mmserve.cli_keys import keys_group
+
+    main.add_command(keys_group)
+
+
+_add_keys_commands()
 
 
 def _load(config_path: Path | None, overrides: dict[str, Any]) -> Any:

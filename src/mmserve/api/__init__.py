@@ -14,11 +14,14 @@ from mmserve.api import (
     jobs,
     models,
     openapi,
+    security,
+    usage,
 )
 
 
 def init_app(app: Flask) -> None:
     hooks.init_app(app)
+    security.init_app(app)  # after hooks: its errors carry the request id
     collections.init_app(app)
     jobs.init_app(app)
     for module in (health, models, embeddings, collections, jobs, openapi):
@@ -28,3 +31,4 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(classifications.bp)
     app.register_blueprint(audio.bp)
     fusion.init_app(app)
+    app.register_blueprint(usage.bp)

@@ -13,6 +13,7 @@ from typing import Any
 
 from flask import Blueprint, Flask, jsonify, request
 
+from mmserve import metering
 from mmserve.api.common import parse_body, services
 from mmserve.api.openapi import operation
 from mmserve.api.search_schemas import JobCreate, JobList, JobOut
@@ -52,6 +53,8 @@ def create_job() -> Any:
     if kind.check is not None:
         kind.check(params, svc.config)
     job = svc.store.jobs.create(kind.name, params.model_dump(mode="json"))
+    if kind.name == "fusion-train":
+        metering.add("training_jobs", 1)
     svc.jobs.wake()
     return jsonify(job_json(job)), 202
 

@@ -1,0 +1,230 @@
+"""Per-request security: who is calling, may they use this route, are they within their
+rate and quota; usage metering, rate-limit headers, the audit log and CORS.
+
+Order in a request: hooks._begin (request id, body limit) -> _authorize -> the route ->
+_finish -> _release. With auth off every caller is "addr:<ip>" with every scope, and its
+usage is still counted.
+"""
+
+from __future__ import annotations
+
+import atexit
+import hmac
+import json
+import logging
+import logging.handlers
+import time
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+from flask import Flask, Response, current_app, g, request
+
+from mmserve import metering
+from mmserve.api.scopes import OPEN, SCOPE_UNITS, scope_of
+from mmserve.config import Config
+from mmserve.errors import RateLimited
+from mmserve.metrics import Metrics
+from mmserve.security_config import AuthConfig
+from mmserve.services.auth import Authenticator, Principal, credential_from
+from mmserve.services.ratelimit import RateLimiter
+from mmserve.services.usage import UsageMeter
+from mmserve.store.db import Database
+from mmserve.store.keys import KeyStore, open_auth_db
+from mmserve.store.usage import UsageStore
+
+EXTENSION = "mmserve.security"
+AUDIT_MAX_BYTES = 10 * 1024 * 1024
+AUDIT_BACKUPS = 5
+AUDIT_PARSE_BYTES = 64 * 1024  # past it, the audit log does not parse a body for its model
+
+log = logging.getLogger("mmserve.security")
+
+
+@dataclass
+class Security:
+    config: AuthConfig
+    db: Database
+    keys: KeyStore
+    authenticator: Authenticator
+    limiter: RateLimiter
+    meter: UsageMeter
+    audit: logging.Logger | None
+
+    def close(self) -> None:
+        """Write pending usage and close files; the app serves no more requests."""
+        self.meter.close()
+        if self.audit is not None:
+            for handler in list(self.audit.handlers):
+                handler.close()
+                self.audit.removeHandler(handler)
+        self.db.close()
+
+
+def security() -> Security:
+    found: Security = current_app.extensions[EXTENSION]
+    return found
+
+
+def build_security(config: Config, metrics: Metrics) -> Security:
+    db = open_auth_db(config.data_dir)
+    keys = KeyStore(db)
+    oidc = None
+    if config.auth.uses_oidc:
+        from mmserve.services.oidc import OidcVerifier
+
+        oidc = OidcVerifier(config.auth.oidc)
+    counter = _usage_counter(metrics)
+    meter = UsageMeter(UsageStore(db), flush_s=config.auth.usage_flush_s, counter=counter)
+    return Security(
+        config=config.auth,
+        db=db,
+        keys=keys,
+        authenticator=Authenticator(config.auth, keys, oidc),
+        limiter=RateLimiter(),
+        meter=meter,
+        audit=_audit_logger(config) if config.auth.audit else None,
+    )
+
+
+def init_app(app: Flask) -> Security:
+    svc = app.extensions["mmserve"]
+    config = svc.config
+    found = build_security(config, svc.metrics)
+    app.extensions[EXTENSION] = found
+    found.meter.start()
+    atexit.register(found.meter.flush)  # a clean server stop loses no counts
+    app.before_request(_authorize)
+    app.after_request(_finish)
+    app.teardown_request(_release)
+    if config.cors.origins:
+        from flask_cors import CORS
+
+        CORS(
+            app,
+            origins=list(config.cors.origins),
+            allow_headers=["Authorization", "X-API-Key", "Content-Type", "X-Request-ID"],
+            expose_headers=[
+                "X-Request-ID",
+                "Retry-After",
+                "x-ratelimit-limit",
+                "x-ratelimit-remaining",
+                "x-ratelimit-reset",
+            ],
+        )
+    return found
+
+
+def _authorize() -> None:
+    rule = request.url_rule.rule if request.url_rule else None
+    if rule is None or request.method == "OPTIONS":
+        return  # an unknown route answers 404; a CORS preflight carries no credential
+    method = "GET" if request.method == "HEAD" else request.method
+    scope = scope_of(method, rule)
+    g.scope = scope
+    if scope == OPEN:
+        return
+    sec = security()
+    credential = credential_from(
+        request.headers.get("Authorization"), request.headers.get("X-API-Key")
+    )
+    if rule == "/metrics" and _is_metrics_token(sec.config, credential):
+        return
+    principal = sec.authenticator.authenticate(credential, request.remote_addr or "unknown")
+    g.principal = principal
+    principal.require(scope)
+    _check_rate(sec, principal)
+    if principal.quotas:
+        units = SCOPE_UNITS.get(scope, ())
+        sec.meter.check_quota(principal.name, principal.quotas, principal.quota_period, units)
+    g.meter_token = metering.bind(partial(sec.meter.add, principal.name))
+    metering.add("requests", 1)
+
+
+def _check_rate(sec: Security, principal: Principal) -> None:
+    if principal.rate_per_s is None:
+        return
+    decision = sec.limiter.take(principal.name, principal.rate_per_s, principal.burst or 1)
+    g.rate_headers = decision.headers()
+    if not decision.allowed:
+        raise RateLimited(
+            f"rate limit: {principal.rate_per_s:g} requests per second (bursts of "
+            f"{decision.limit}); retry after {decision.retry_after_s} s",
+            retry_after_s=decision.retry_after_s,
+            limit_headers=decision.headers(),
+        )
+
+
+def _is_metrics_token(config: AuthConfig, credential: str | None) -> bool:
+    if not config.metrics_token or not credential:
+        return False
+    return hmac.compare_digest(credential.encode(), config.metrics_token.encode())
+
+
+def _finish(response: Response) -> Response:
+    response.headers.update(g.get("rate_headers", {}))
+    sec = current_app.extensions.get(EXTENSION)
+    if sec is not None and sec.audit is not None and g.get("scope", OPEN) != OPEN:
+        sec.audit.info(json.dumps(_audit_record(response.status_code)))
+    return response
+
+
+def _release(_: BaseException | None) -> None:
+    token = g.pop("meter_token", None)
+    if token is not None:
+        metering.unbind(token)
+
+
+def _audit_record(status: int) -> dict[str, Any]:
+    """Who did what, when, with what outcome: never a body, a header value or a secret."""
+    principal: Principal | None = g.get("principal")
+    view_args = request.view_args or {}
+    model = _model_named()
+    return {
+        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "request_id": g.get("request_id"),
+        "who": principal.name if principal else None,
+        "kind": principal.kind if principal else None,
+        "method": request.method,
+        "route": request.url_rule.rule if request.url_rule else None,
+        "scope": g.get("scope"),
+        "collection": view_args.get("name"),
+        "model": model,
+        "status": status,
+        "outcome": "ok" if status < 400 else "refused" if status < 500 else "error",
+    }
+
+
+def _model_named() -> str | None:
+    """The body's "model" field, from a parse a route made, or a small JSON body."""
+    body = g.get("mmserve_json")
+    if body is None and request.is_json and (request.content_length or 0) <= AUDIT_PARSE_BYTES:
+        body = request.get_json(silent=True)
+    model = body.get("model") if isinstance(body, dict) else None
+    return model if isinstance(model, str) else None
+
+
+def _audit_logger(config: Config) -> logging.Logger:
+    folder = config.data_dir / "audit"
+    folder.mkdir(parents=True, exist_ok=True)
+    # A logger of its own, outside logging's tree: no propagation to the server log, and
+    # apps in one process (tests) do not share handlers.
+    logger = logging.Logger("mmserve.audit", logging.INFO)
+    handler = logging.handlers.RotatingFileHandler(
+        folder / "audit.log", maxBytes=AUDIT_MAX_BYTES, backupCount=AUDIT_BACKUPS, delay=True
+    )
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    logger.addHandler(handler)
+    return logger
+
+
+def _usage_counter(metrics: Metrics) -> Any:
+    from prometheus_client import Counter
+
+    return Counter(
+        "mmserve_usage",
+        "What each caller used: requests, text tokens, image megapixels, audio seconds, "
+        "training jobs (label: key name, OIDC subject or client address; never a secret)",
+        ["key", "unit"],
+        registry=metrics.registry,
+    )

@@ -1,0 +1,1 @@
+"""Use cases, Flask-free: called by api/ routes, the CLI and jobs."""
