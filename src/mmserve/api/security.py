@@ -138,7 +138,8 @@ def _authorize() -> None:
         units = SCOPE_UNITS.get(scope, ())
         sec.meter.check_quota(principal.name, principal.quotas, principal.quota_period, units)
     g.meter_token = metering.bind(partial(sec.meter.add, principal.name))
-    metering.add("requests", 1)
+    if scope in SCOPE_UNITS:  # routes that do work; not /v1/models, /v1/usage, /metrics
+        metering.add("requests", 1)
 
 
 def _check_rate(sec: Security, principal: Principal) -> None:
