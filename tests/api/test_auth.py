@@ -133,3 +133,32 @@ def test_the_audit_log_says_who_did_what_without_secrets(make_auth_app, tmp_path
     ]
     assert records[0]["model"] == "fake" and records[0]["request_id"]
     assert key not in text and "hello there" not in text
+
+
+def test_cors_is_off_by_default_and_an_allow_list_when_set(make_auth_app, tmp_path):
+    from mmserve.config import ModelConfig, replace
+    from mmserve.security_config import CorsConfig
+    from tests.auth_helpers import auth_config
+
+    origin = {"Origin": "https://app.example"}
+    plain = make_auth_app().test_client().get("/healthz", headers=origin)
+    assert "Access-Control-Allow-Origin" not in plain.headers
+    config = replace(
+        auth_config(tmp_path / "cors", ModelConfig(id="fake")),
+        cors=CorsConfig(origins=("https://app.example",)),
+    )
+    client = make_auth_app(config=config).test_client()
+    allowed = client.get("/healthz", headers=origin)
+    assert allowed.headers["Access-Control-Allow-Origin"] == "https://app.example"
+    other = client.get("/healthz", headers={"Origin": "https://evil.example"})
+    assert "Access-Control-Allow-Origin" not in other.headers
+    preflight = client.options(
+        "/v1/embeddings",
+        headers={
+            **origin,
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "Authorization",
+        },
+    )
+    assert preflight.status_code == 200  # a preflight carries no key and is not refused
+    assert "authorization" in preflight.headers["Access-Control-Allow-Headers"].lower()
