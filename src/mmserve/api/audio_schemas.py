@@ -10,6 +10,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from mmserve.api.deidentify import Deidentify
+
 AUDIO_DESCRIPTION = (
     "The clip (WAV, FLAC, OGG/Opus, MP3, MP4/M4A, AAC or WebM): base64, a data: URI, an "
     "http(s) URL (if the server allows URLs), a path under the server's media root, or an "
@@ -76,6 +78,7 @@ class TranscriptionRequest(BaseModel):
         description="Server-sent events: one transcript.text.delta per segment as soon as "
         "it is transcribed, then transcript.text.done (or an error event)",
     )
+    deidentify: Deidentify
 
 
 class Segment(BaseModel):

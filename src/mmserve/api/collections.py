@@ -21,6 +21,7 @@ import numpy as np
 from flask import Blueprint, Flask, g, jsonify, request
 
 from mmserve.api.common import parse_body, services
+from mmserve.api.deidentify import redact_content, redact_value, wants_text
 from mmserve.api.openapi import operation
 from mmserve.api.search_schemas import (
     CollectionCreate,
@@ -111,6 +112,10 @@ def add_items(name: str) -> Any:
     cache) or a precomputed `vector`. The batch is written in one transaction: a 200 means
     every item is on disk and survives a crash of the server right after."""
     body = parse_body(ItemsAdd)
+    redactions: dict[str, int] | None = None
+    if wants_text(body.deidentify):
+        redactions = {}
+        body.items = [_redacted(item, redactions) for item in body.items]
     svc = services()
     collection = _find(name)
     limit = svc.config.limits.max_inputs
@@ -143,9 +148,19 @@ def add_items(name: str) -> Any:
             vector, modality, digest = item.vector, "vector", None
         inputs.append(ItemInput(vector, modality, item.id, digest, item.metadata or {}))
     ids = svc.store.upsert_items(name, inputs)  # names bad fields: items[3].vector
-    return jsonify(
-        object="list",
-        data=[{"id": i, "modality": x.modality} for i, x in zip(ids, inputs, strict=True)],
+    data = [{"id": i, "modality": x.modality} for i, x in zip(ids, inputs, strict=True)]
+    extra = {} if redactions is None else {"redactions": redactions}
+    return jsonify(object="list", data=data, **extra)
+
+
+def _redacted(item: ItemIn, counts: dict[str, int]) -> ItemIn:
+    """The item with personal data redacted from its text content and metadata strings:
+    what is embedded and stored is the redacted text (ids are kept: they are keys)."""
+    return item.model_copy(
+        update={
+            "content": redact_content(item.content, counts),
+            "metadata": redact_value(item.metadata, counts),
+        }
     )
 
 

@@ -6,6 +6,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr
 
+from mmserve.api.deidentify import Deidentify
+
 Number = StrictInt | StrictFloat
 
 
@@ -66,6 +68,7 @@ class ItemsAdd(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     items: list[ItemIn] = Field(min_length=1)
+    deidentify: Deidentify
 
 
 class ItemRef(BaseModel):
@@ -76,6 +79,9 @@ class ItemRef(BaseModel):
 class ItemsAdded(BaseModel):
     object: str = "list"
     data: list[ItemRef]
+    redactions: dict[str, int] | None = Field(
+        None, description='With deidentify=["text"]: what was redacted before storing, by type'
+    )
 
 
 class ItemOut(BaseModel):
