@@ -17,6 +17,7 @@ import click
 from mmserve.config import load_config
 from mmserve.errors import ClientError, ConfigError
 from mmserve.security_config import QUOTA_PERIODS, SCOPES
+from mmserve.store.access import ROLES, CollectionAccess
 from mmserve.store.keys import ApiKey, KeyStore, open_auth_db
 
 DURATION = re.compile(r"(\d+)([dhm])")
@@ -165,3 +166,26 @@ def _quotas(values: tuple[str, ...]) -> dict[str, float]:
         if not sep:
             raise click.BadParameter(f"{value!r}: write UNIT=AMOUNT", param_hint="--quota")
     return quotas
+
+
+@keys_group.command("grant")
+@click.argument("name")
+@click.option("--collection", required=True, help="The collection's name.")
+@click.option("--role", type=click.Choice(ROLES), default="reader", show_default=True)
+@click.pass_obj
+def grant(store: KeyStore, name: str, collection: str, role: str) -> None:
+    """Let key NAME (or "oidc:<sub>", or "*" for any caller) read, or own, a collection.
+    Restricts the collection if it was open."""
+    _run(CollectionAccess(store.db).grant, collection, name, role)
+    click.echo(f"{name} is now {role} of collection {collection}")
+
+
+@keys_group.command("ungrant")
+@click.argument("name")
+@click.option("--collection", required=True, help="The collection's name.")
+@click.pass_obj
+def ungrant(store: KeyStore, name: str, collection: str) -> None:
+    """Take back NAME's role on a collection."""
+    if not CollectionAccess(store.db).revoke(collection, name):
+        raise click.ClickException(f"{name} has no role on collection {collection}")
+    click.echo(f"{name} has no role on collection {collection} now")

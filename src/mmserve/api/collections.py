@@ -35,6 +35,7 @@ from mmserve.api.search_schemas import (
     SearchRequest,
     SearchResponse,
 )
+from mmserve.api.security import readable
 from mmserve.api.store_embed import Piece, embed_pieces, to_piece
 from mmserve.errors import InvalidRequest, NotFound, SchemaError
 from mmserve.models.base import EMBED_TEXT
@@ -80,7 +81,8 @@ def create_collection() -> Any:
 @operation("List collections", tags=["collections"], response=CollectionList)
 def list_collections() -> Any:
     found = services().store.list_collections()
-    return jsonify(object="list", data=[_collection(c) for c in found])
+    visible = set(readable([c.name for c in found]))  # restricted ones: owners and readers
+    return jsonify(object="list", data=[_collection(c) for c in found if c.name in visible])
 
 
 @bp.get("/v1/collections/<name>")

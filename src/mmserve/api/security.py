@@ -23,12 +23,13 @@ from flask import Flask, Response, current_app, g, request
 from mmserve import metering
 from mmserve.api.scopes import OPEN, SCOPE_UNITS, scope_of
 from mmserve.config import Config
-from mmserve.errors import RateLimited
+from mmserve.errors import Forbidden, RateLimited
 from mmserve.metrics import Metrics
 from mmserve.security_config import AuthConfig
 from mmserve.services.auth import Authenticator, Principal, credential_from
 from mmserve.services.ratelimit import RateLimiter
 from mmserve.services.usage import UsageMeter
+from mmserve.store.access import CollectionAccess, allowed
 from mmserve.store.db import Database
 from mmserve.store.keys import KeyStore, open_auth_db
 from mmserve.store.usage import UsageStore
@@ -49,6 +50,7 @@ class Security:
     authenticator: Authenticator
     limiter: RateLimiter
     meter: UsageMeter
+    access: CollectionAccess
     audit: logging.Logger | None
 
     def close(self) -> None:
@@ -83,6 +85,7 @@ def build_security(config: Config, metrics: Metrics) -> Security:
         authenticator=Authenticator(config.auth, keys, oidc),
         limiter=RateLimiter(),
         meter=meter,
+        access=CollectionAccess(db),
         audit=_audit_logger(config) if config.auth.audit else None,
     )
 
@@ -133,6 +136,7 @@ def _authorize() -> None:
     principal = sec.authenticator.authenticate(credential, request.remote_addr or "unknown")
     g.principal = principal
     principal.require(scope)
+    _check_collection(sec, principal, scope, rule)
     _check_rate(sec, principal)
     if principal.quotas:
         units = SCOPE_UNITS.get(scope, ())
@@ -156,6 +160,49 @@ def _check_rate(sec: Security, principal: Principal) -> None:
         )
 
 
+COLLECTION_RULE = "/v1/collections/<name>"
+
+
+def _check_collection(sec: Security, principal: Principal, scope: str, rule: str) -> None:
+    """Owners and readers of a restricted collection (admin keys pass; auth off: everyone)."""
+    if not rule.startswith(COLLECTION_RULE) or "admin" in principal.scopes:
+        return
+    name = (request.view_args or {}).get("name", "")
+    write = scope == "search:write"
+    if not allowed(sec.access.roles(name), principal.name, write=write):
+        raise Forbidden(
+            f"collection {name!r} is restricted; this key is not its "
+            f"{'owner' if write else 'owner or reader'} (an admin can grant it: "
+            f"mmserve keys grant {principal.name} --collection {name})",
+            param="name",
+            code="collection_forbidden",
+        )
+
+
+def readable(names: list[str]) -> list[str]:
+    """The collections among `names` this request's caller may read (for listings)."""
+    principal: Principal | None = g.get("principal")
+    if principal is None or "admin" in principal.scopes:
+        return names
+    roles = security().access.all_roles()
+    return [n for n in names if allowed(roles.get(n, {}), principal.name, write=False)]
+
+
+def _record_ownership(sec: Security, response: Response) -> None:
+    """A collection made through the API with auth on belongs to its maker; a deleted
+    collection's rows go, so a new one of that name starts fresh."""
+    principal: Principal | None = g.get("principal")
+    if principal is None or response.status_code >= 300 or request.url_rule is None:
+        return
+    rule = request.url_rule.rule
+    if rule == "/v1/collections" and request.method == "POST" and principal.kind != "address":
+        name = (response.get_json(silent=True) or {}).get("name")
+        if isinstance(name, str):
+            sec.access.grant(name, principal.name, "owner")
+    elif rule == COLLECTION_RULE and request.method == "DELETE":
+        sec.access.forget((request.view_args or {}).get("name", ""))
+
+
 def _is_metrics_token(config: AuthConfig, credential: str | None) -> bool:
     if not config.metrics_token or not credential:
         return False
@@ -165,6 +212,9 @@ def _is_metrics_token(config: AuthConfig, credential: str | None) -> bool:
 def _finish(response: Response) -> Response:
     response.headers.update(g.get("rate_headers", {}))
     sec = current_app.extensions.get(EXTENSION)
+    if sec is not None and request.url_rule is not None:
+        if request.url_rule.rule.startswith("/v1/collections"):
+            _record_ownership(sec, response)
     if sec is not None and sec.audit is not None and g.get("scope", OPEN) != OPEN:
         sec.audit.info(json.dumps(_audit_record(response.status_code)))
     return response

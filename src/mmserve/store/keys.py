@@ -55,6 +55,14 @@ AUTH_SCHEMA = (
         PRIMARY KEY (principal, day, unit)
     )
     """,
+    """
+    CREATE TABLE IF NOT EXISTS collection_access (
+        collection TEXT NOT NULL,             -- a collection's name
+        principal TEXT NOT NULL,              -- key name, "oidc:<sub>", or "*" (any caller)
+        role TEXT NOT NULL,                   -- "owner" (read and write) or "reader"
+        PRIMARY KEY (collection, principal)
+    )
+    """,
 )
 
 
