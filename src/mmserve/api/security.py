@@ -8,12 +8,12 @@ usage is still counted.
 
 from __future__ import annotations
 
-import atexit
 import hmac
 import json
 import logging
 import logging.handlers
 import time
+import weakref
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -96,7 +96,9 @@ def init_app(app: Flask) -> Security:
     found = build_security(config, svc.metrics)
     app.extensions[EXTENSION] = found
     found.meter.start()
-    atexit.register(found.meter.flush)  # a clean server stop loses no counts
+    # Closed when the app goes, or at interpreter exit (a clean server stop): pending usage
+    # is written then, and tests' apps do not leave threads and database files open.
+    weakref.finalize(app, found.close)
     app.before_request(_authorize)
     app.after_request(_finish)
     app.teardown_request(_release)
