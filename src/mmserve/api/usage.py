@@ -47,13 +47,10 @@ def get_usage() -> Any:
 
 def _when(date: str | None) -> float:
     if not date:
-        return sec_now()
+        return security().meter.clock()
     try:
         day = dt.date.fromisoformat(date)
     except ValueError:
         raise InvalidRequest(f"date {date!r} is not YYYY-MM-DD", param="date") from None
     return dt.datetime.combine(day, dt.time(12), dt.UTC).timestamp()
 
-
-def sec_now() -> float:
-    return security().meter.clock()
