@@ -53,4 +53,3 @@ def _when(date: str | None) -> float:
     except ValueError:
         raise InvalidRequest(f"date {date!r} is not YYYY-MM-DD", param="date") from None
     return dt.datetime.combine(day, dt.time(12), dt.UTC).timestamp()
-
