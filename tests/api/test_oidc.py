@@ -192,3 +192,20 @@ def test_a_jwks_url_is_fetched_safely_and_cached_for_its_max_age(rsa_key):
             OidcVerifier(refused).verify(mint(rsa_key, scope="embed"))  # loopback: not opted in
     finally:
         server.close()
+
+
+def test_keys_and_oidc_together(make_auth_app, tmp_path, rsa_key):
+    from tests.auth_helpers import new_key
+
+    jwks = tmp_path / "jwks.json"
+    jwks.write_text(json.dumps(jwks_of(rsa_key)))
+    oidc = OidcConfig(issuer=ISSUER, audience=AUDIENCE, jwks_file=jwks)
+    config = Config(
+        data_dir=tmp_path / "both",
+        models=(ModelConfig(id="fake", max_wait_ms=1),),
+        auth=AuthConfig(mode="keys+oidc", oidc=oidc),
+    )
+    app = make_auth_app(config=config)
+    assert post(app, new_key(app, "alice", "embed")).status_code == 200
+    assert post(app, mint(rsa_key, scope="embed")).status_code == 200
+    assert post(app, "mms_0123456789ab_" + "x" * 43).status_code == 401
