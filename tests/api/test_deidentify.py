@@ -156,3 +156,25 @@ def test_faces_is_refused_with_the_reason(make_app):
     refused = client.post("/v1/images/ocr", json={"image": photo, "deidentify": ["faces"]})
     assert refused.status_code == 400
     assert "no images or thumbnails" in refused.get_json()["error"]["message"]
+
+
+def test_a_collection_can_redact_every_write(make_app, tmp_path):
+    client = make_app().test_client()
+    made = client.post(
+        "/v1/collections", json={"name": "calls", "model": "fake", "deidentify": ["text"]}
+    )
+    assert made.status_code == 200 and made.get_json()["deidentify"] == ["text"]
+    added = client.post(
+        "/v1/collections/calls/items",
+        json={"items": [{"id": "c1", "content": "ring 555 010 0173", "metadata": {"ip": "::1"}}]},
+    )
+    assert added.get_json()["redactions"] == {"phone": 1, "ip_address": 1}
+    assert client.get("/v1/collections/calls/items/c1").get_json()["metadata"] == {
+        "ip": "[IP_ADDRESS]"
+    }
+    listed = client.get("/v1/collections").get_json()["data"]
+    assert [c.get("deidentify") for c in listed] == [["text"]]
+    refused = client.post(
+        "/v1/collections", json={"name": "faces", "model": "fake", "deidentify": ["faces"]}
+    )
+    assert refused.status_code == 400

@@ -35,7 +35,7 @@ from mmserve.api.search_schemas import (
     SearchRequest,
     SearchResponse,
 )
-from mmserve.api.security import readable
+from mmserve.api.security import readable, security
 from mmserve.api.store_embed import Piece, embed_pieces, to_piece
 from mmserve.errors import InvalidRequest, NotFound, SchemaError
 from mmserve.models.base import EMBED_TEXT
@@ -69,11 +69,15 @@ def init_app(app: Flask) -> None:
 def create_collection() -> Any:
     """The collection records its model and dimension and refuses vectors from another."""
     body = parse_body(CollectionCreate)
+    wants_text(body.deidentify)  # refuses "faces" before anything is made
     svc = services()
     dim = _model_dim(body.model, body.dim)
     found = svc.store.create_collection(
         body.name, model=body.model, dim=dim, metadata_schema=body.metadata_schema
     )
+    security().access.forget(found.name)  # nothing left from an earlier one of that name
+    if body.deidentify:
+        security().access.set_deidentify(found.name, body.deidentify)
     return jsonify(_collection(svc.store.get_collection(found.name)))
 
 
@@ -115,7 +119,7 @@ def add_items(name: str) -> Any:
     every item is on disk and survives a crash of the server right after."""
     body = parse_body(ItemsAdd)
     redactions: dict[str, int] | None = None
-    if wants_text(body.deidentify):
+    if wants_text([*body.deidentify, *security().access.deidentify(name)]):
         redactions = {}
         body.items = [_redacted(item, redactions) for item in body.items]
     svc = services()
@@ -337,7 +341,14 @@ def _collection(c: Collection) -> dict[str, Any]:
         "metadata_schema": c.metadata_schema,
         "created_at": int(c.created_at),
         "item_count": c.item_count,
+        **_deidentify_of(c.name),
     }
+
+
+def _deidentify_of(name: str) -> dict[str, Any]:
+    """{"deidentify": [...]} for a collection that strips on every write, else nothing."""
+    kinds = security().access.deidentify(name)
+    return {"deidentify": kinds} if kinds else {}
 
 
 def _item(item: Item, with_vector: bool) -> dict[str, Any]:

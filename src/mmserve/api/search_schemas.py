@@ -29,6 +29,7 @@ class CollectionCreate(BaseModel):
         '"boolean", "array", "object"',
         examples=[{"kind": "string", "year": "integer"}],
     )
+    deidentify: Deidentify  # applied to every write, besides what a request asks
 
 
 class CollectionOut(BaseModel):
@@ -39,6 +40,10 @@ class CollectionOut(BaseModel):
     metadata_schema: dict[str, str] | None
     created_at: int
     item_count: int | None
+    deidentify: list[str] = Field(
+        default_factory=list,
+        description="What every write to the collection strips (present only when set)",
+    )
 
 
 class CollectionList(BaseModel):

@@ -40,6 +40,23 @@ class CollectionAccess:
         """The collection is gone: a new one of that name starts without these rows."""
         with self.db.write() as conn:
             conn.execute("DELETE FROM collection_access WHERE collection = ?", (collection,))
+            conn.execute("DELETE FROM collection_deidentify WHERE collection = ?", (collection,))
+
+    def set_deidentify(self, collection: str, kinds: list[str] | tuple[str, ...]) -> None:
+        """What every write to the collection strips (see mmserve.api.deidentify)."""
+        with self.db.write() as conn:
+            conn.execute(
+                "INSERT INTO collection_deidentify (collection, kinds) VALUES (?, ?) "
+                "ON CONFLICT (collection) DO UPDATE SET kinds = excluded.kinds",
+                (collection, " ".join(kinds)),
+            )
+
+    def deidentify(self, collection: str) -> list[str]:
+        with self.db.read() as conn:
+            row = conn.execute(
+                "SELECT kinds FROM collection_deidentify WHERE collection = ?", (collection,)
+            ).fetchone()
+        return row[0].split() if row else []
 
     def roles(self, collection: str) -> dict[str, str]:
         """{principal: role}; empty: the collection is open."""

@@ -63,6 +63,12 @@ AUTH_SCHEMA = (
         PRIMARY KEY (collection, principal)
     )
     """,
+    """
+    CREATE TABLE IF NOT EXISTS collection_deidentify (
+        collection TEXT PRIMARY KEY,          -- a collection's name
+        kinds TEXT NOT NULL                   -- space-separated: what every write strips
+    )
+    """,
 )
 
 
