@@ -94,17 +94,17 @@ def cpu_ms_per_request(result: LoadResult) -> float:
 def auth_cpu_us(data_dir: Path, key: str) -> float:
     """CPU microseconds of one request's auth work, in this process (no HTTP, no model):
     the key, the scope, a rate token, the quota, two usage counts and the audit line."""
-    from mmserve.api.security import _audit_logger
     from mmserve.config import Config
     from mmserve.security_config import AuthConfig
     from mmserve.services.auth import Authenticator
     from mmserve.services.ratelimit import RateLimiter
+    from mmserve.services.security import audit_logger
     from mmserve.services.usage import UsageMeter
     from mmserve.store.keys import KeyStore, open_auth_db
     from mmserve.store.usage import UsageStore
 
     db = open_auth_db(data_dir)
-    audit = _audit_logger(Config(data_dir=data_dir / "audit-bench"))
+    audit = audit_logger(Config(data_dir=data_dir / "audit-bench"))
     try:
         authenticator = Authenticator(AuthConfig(mode="keys"), KeyStore(db))
         limiter, meter = RateLimiter(), UsageMeter(UsageStore(db))

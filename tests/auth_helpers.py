@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from mmserve.api.security import EXTENSION
 from mmserve.app import create_app
 from mmserve.config import Config, ModelConfig
 from mmserve.security_config import AuthConfig
@@ -26,7 +25,7 @@ def auth_config(tmp_path: Path, *models: ModelConfig, **auth: Any) -> Config:
 
 def stop(app: Flask) -> None:
     app.extensions["mmserve"].pool.stop()
-    app.extensions[EXTENSION].close()
+    app.extensions["mmserve"].security.close()
 
 
 @pytest.fixture
@@ -46,7 +45,7 @@ def make_auth_app(tmp_path: Path) -> Iterator[Callable[..., Flask]]:
 
 
 def new_key(app: Flask, name: str, *scopes: str, **options: Any) -> str:
-    _, secret = app.extensions[EXTENSION].keys.create(name, list(scopes), **options)
+    _, secret = app.extensions["mmserve"].security.keys.create(name, list(scopes), **options)
     return secret
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import time
 
-from mmserve.api.security import EXTENSION
 from tests.auth_helpers import bearer, new_key
 
 EMBED = {"input": "hello there", "model": "fake"}
@@ -67,7 +66,7 @@ def test_revocation_holds_from_the_next_request(make_auth_app):
     key = new_key(app, "alice", "embed")
     client = app.test_client()
     assert client.post("/v1/embeddings", json=EMBED, headers=bearer(key)).status_code == 200
-    app.extensions[EXTENSION].keys.revoke("alice")
+    app.extensions["mmserve"].security.keys.revoke("alice")
     assert_error(
         client.post("/v1/embeddings", json=EMBED, headers=bearer(key)), 401, "unauthorized"
     )
@@ -76,7 +75,7 @@ def test_revocation_holds_from_the_next_request(make_auth_app):
 def test_rotation_retires_the_old_secret(make_auth_app):
     app = make_auth_app()
     old = new_key(app, "alice", "embed")
-    _, new = app.extensions[EXTENSION].keys.rotate("alice")
+    _, new = app.extensions["mmserve"].security.keys.rotate("alice")
     client = app.test_client()
     assert client.post("/v1/embeddings", json=EMBED, headers=bearer(old)).status_code == 401
     assert client.post("/v1/embeddings", json=EMBED, headers=bearer(new)).status_code == 200
@@ -123,7 +122,7 @@ def test_the_audit_log_says_who_did_what_without_secrets(make_auth_app, tmp_path
     client = app.test_client()
     client.post("/v1/embeddings", json=EMBED, headers=bearer(key))
     client.post("/v1/embeddings", json=EMBED)
-    for handler in app.extensions[EXTENSION].audit.handlers:
+    for handler in app.extensions["mmserve"].security.audit.handlers:
         handler.flush()
     text = (tmp_path / "data" / "audit" / "audit.log").read_text()
     records = [json.loads(line) for line in text.splitlines()]

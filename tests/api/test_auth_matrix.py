@@ -12,7 +12,6 @@ import time
 import pytest
 
 from mmserve.api.scopes import OPEN, declared
-from mmserve.api.security import EXTENSION
 from mmserve.security_config import SCOPES
 from mmserve.services.auth import ANY_SCOPE
 from tests.auth_helpers import bearer, new_key
@@ -25,7 +24,7 @@ def matrix(tmp_path_factory):
 
     app = create_app(auth_config(tmp_path_factory.mktemp("matrix")), wait_for_models=True)
     app.config["TESTING"] = True
-    keys = app.extensions[EXTENSION].keys
+    keys = app.extensions["mmserve"].security.keys
     credentials = {scope: new_key(app, scope.replace(":", "-"), scope) for scope in SCOPES}
     revoked = new_key(app, "revoked", *SCOPES)
     keys.revoke("revoked")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from click.testing import CliRunner
 
-from mmserve.api.security import EXTENSION
 from mmserve.cli import main
 from tests.auth_helpers import bearer, new_key
 
@@ -56,7 +55,7 @@ def test_the_maker_owns_it_and_others_are_kept_out(make_auth_app):
 
 def test_a_reader_reads_but_does_not_write(make_auth_app):
     app, client, keys = make(make_auth_app)
-    app.extensions[EXTENSION].access.grant("private", "bob", "reader")
+    app.extensions["mmserve"].security.access.grant("private", "bob", "reader")
     assert search(client, keys["bob"]).status_code == 200
     assert names(client, keys["bob"]) == ["private"]
     assert add(client, keys["bob"]).status_code == 403
@@ -67,12 +66,12 @@ def test_deleting_drops_the_grants(make_auth_app):
     assert (
         client.delete("/v1/collections/private", headers=bearer(keys["alice"])).status_code == 200
     )
-    assert app.extensions[EXTENSION].access.roles("private") == {}
+    assert app.extensions["mmserve"].security.access.roles("private") == {}
     remade = client.post(
         "/v1/collections", json={"name": "private", "model": "fake"}, headers=bearer(keys["bob"])
     )
     assert remade.status_code == 200
-    assert app.extensions[EXTENSION].access.roles("private") == {"bob": "owner"}
+    assert app.extensions["mmserve"].security.access.roles("private") == {"bob": "owner"}
 
 
 def test_grant_and_ungrant_from_the_cli(make_auth_app, tmp_path):

@@ -13,7 +13,7 @@ from mmserve.config import ModelConfig
 from mmserve.models.base import OCR, TRANSCRIBE, Model, Waveform
 from mmserve.models.registry import register
 from tests import search_helpers  # noqa: F401  (registers test-multimodal)
-from tests.unit.api.test_content import WAV_B64
+from tests.unit.services.test_content import WAV_B64
 
 SAID = "write to jane.doe@mail.example or call +44 20 7946 0958"
 MARKER = "SECRET-CAMERA-MAKER"

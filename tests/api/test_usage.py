@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from mmserve.api.security import EXTENSION
 from mmserve.app import create_app
 from mmserve.config import ModelConfig
 from tests import search_helpers  # noqa: F401  (registers test-multimodal)
 from tests.auth_helpers import auth_config, bearer, new_key, stop
-from tests.unit.api.test_content import PNG_B64, WAV_B64
+from tests.unit.services.test_content import PNG_B64, WAV_B64
 
 MODELS = (ModelConfig(id="fake", max_wait_ms=1), ModelConfig(id="mm", source="test-multimodal"))
 PNG_MEGAPIXELS = 20 * 10 / 1e6
@@ -76,7 +75,7 @@ def test_rate_limit_429_with_retry_after_and_ratelimit_headers(make_auth_app):
     app = make_auth_app()
     key = new_key(app, "alice", "embed", rate_per_s=1.0, burst=2)
     clock = [1000.0]
-    app.extensions[EXTENSION].limiter.clock = lambda: clock[0]
+    app.extensions["mmserve"].security.limiter.clock = lambda: clock[0]
     client = app.test_client()
     body = {"input": "hi", "model": "fake"}
     first = client.post("/v1/embeddings", json=body, headers=bearer(key))

@@ -10,95 +10,33 @@ from __future__ import annotations
 
 import hmac
 import json
-import logging
-import logging.handlers
 import time
-import weakref
-from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from flask import Flask, Response, current_app, g, request
+from flask import Flask, Response, g, request
 
-from mmserve import metering
+from mmserve.api.common import services
 from mmserve.api.scopes import OPEN, SCOPE_UNITS, scope_of
-from mmserve.config import Config
 from mmserve.errors import Forbidden, RateLimited
-from mmserve.metrics import Metrics
+from mmserve.media import metering
 from mmserve.security_config import AuthConfig
-from mmserve.services.auth import Authenticator, Principal, credential_from
-from mmserve.services.ratelimit import RateLimiter
-from mmserve.services.usage import UsageMeter
-from mmserve.store.access import CollectionAccess, allowed
-from mmserve.store.db import Database
-from mmserve.store.keys import KeyStore, open_auth_db
-from mmserve.store.usage import UsageStore
+from mmserve.services.auth import Principal, credential_from
+from mmserve.services.security import Security
+from mmserve.store.access import allowed
 
-EXTENSION = "mmserve.security"
-AUDIT_MAX_BYTES = 10 * 1024 * 1024
-AUDIT_BACKUPS = 5
 AUDIT_PARSE_BYTES = 64 * 1024  # past it, the audit log does not parse a body for its model
-
-log = logging.getLogger("mmserve.security")
-
-
-@dataclass
-class Security:
-    config: AuthConfig
-    db: Database
-    keys: KeyStore
-    authenticator: Authenticator
-    limiter: RateLimiter
-    meter: UsageMeter
-    access: CollectionAccess
-    audit: logging.Logger | None
-
-    def close(self) -> None:
-        """Write pending usage and close files; the app serves no more requests."""
-        self.meter.close()
-        if self.audit is not None:
-            for handler in list(self.audit.handlers):
-                handler.close()
-                self.audit.removeHandler(handler)
-        self.db.close()
 
 
 def security() -> Security:
-    found: Security = current_app.extensions[EXTENSION]
-    return found
+    """This app's security state (a field of Services)."""
+    return services().security
 
 
-def build_security(config: Config, metrics: Metrics) -> Security:
-    db = open_auth_db(config.data_dir)
-    keys = KeyStore(db)
-    oidc = None
-    if config.auth.uses_oidc:
-        from mmserve.services.oidc import OidcVerifier
-
-        oidc = OidcVerifier(config.auth.oidc)
-    counter = _usage_counter(metrics)
-    meter = UsageMeter(UsageStore(db), flush_s=config.auth.usage_flush_s, counter=counter)
-    return Security(
-        config=config.auth,
-        db=db,
-        keys=keys,
-        authenticator=Authenticator(config.auth, keys, oidc),
-        limiter=RateLimiter(),
-        meter=meter,
-        access=CollectionAccess(db),
-        audit=_audit_logger(config) if config.auth.audit else None,
-    )
-
-
-def init_app(app: Flask) -> Security:
-    svc = app.extensions["mmserve"]
-    config = svc.config
-    found = build_security(config, svc.metrics)
-    app.extensions[EXTENSION] = found
-    found.meter.start()
-    # Closed when the app goes, or at interpreter exit (a clean server stop): pending usage
-    # is written then, and tests' apps do not leave threads and database files open.
-    weakref.finalize(app, found.close)
+def init_app(app: Flask) -> None:
+    """Register the security hooks (after hooks.init_app: errors carry the request id).
+    The state they use is Services.security, built and closed with the app's Services."""
+    config = app.extensions["mmserve"].config
     app.before_request(_authorize)
     app.after_request(_finish)
     app.teardown_request(_release)
@@ -117,7 +55,6 @@ def init_app(app: Flask) -> Security:
                 "x-ratelimit-reset",
             ],
         )
-    return found
 
 
 def _authorize() -> None:
@@ -213,11 +150,10 @@ def _is_metrics_token(config: AuthConfig, credential: str | None) -> bool:
 
 def _finish(response: Response) -> Response:
     response.headers.update(g.get("rate_headers", {}))
-    sec = current_app.extensions.get(EXTENSION)
-    if sec is not None and request.url_rule is not None:
-        if request.url_rule.rule.startswith("/v1/collections"):
-            _record_ownership(sec, response)
-    if sec is not None and sec.audit is not None and g.get("scope", OPEN) != OPEN:
+    sec = security()
+    if request.url_rule is not None and request.url_rule.rule.startswith("/v1/collections"):
+        _record_ownership(sec, response)
+    if sec.audit is not None and g.get("scope", OPEN) != OPEN:
         sec.audit.info(json.dumps(_audit_record(response.status_code)))
     return response
 
@@ -255,29 +191,3 @@ def _model_named() -> str | None:
         body = request.get_json(silent=True)
     model = body.get("model") if isinstance(body, dict) else None
     return model if isinstance(model, str) else None
-
-
-def _audit_logger(config: Config) -> logging.Logger:
-    folder = config.data_dir / "audit"
-    folder.mkdir(parents=True, exist_ok=True)
-    # A logger of its own, outside logging's tree: no propagation to the server log, and
-    # apps in one process (tests) do not share handlers.
-    logger = logging.Logger("mmserve.audit", logging.INFO)
-    handler = logging.handlers.RotatingFileHandler(
-        folder / "audit.log", maxBytes=AUDIT_MAX_BYTES, backupCount=AUDIT_BACKUPS, delay=True
-    )
-    handler.setFormatter(logging.Formatter("%(message)s"))
-    logger.addHandler(handler)
-    return logger
-
-
-def _usage_counter(metrics: Metrics) -> Any:
-    from prometheus_client import Counter
-
-    return Counter(
-        "mmserve_usage",
-        "What each caller used: requests, text tokens, image megapixels, audio seconds, "
-        "training jobs (label: key name, OIDC subject or client address; never a secret)",
-        ["key", "unit"],
-        registry=metrics.registry,
-    )

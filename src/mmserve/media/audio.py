@@ -19,8 +19,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from mmserve import metering
 from mmserve.errors import InvalidRequest, PayloadTooLarge
+from mmserve.media import metering
 from mmserve.media.formats import AUDIO_FORMATS, describe, sniff_audio
 from mmserve.media.optional import optional_import
 from mmserve.media.policy import DEFAULT_POLICY, MediaPolicy

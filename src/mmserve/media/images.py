@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from mmserve import metering
 from mmserve.errors import InvalidRequest, PayloadTooLarge
+from mmserve.media import metering
 from mmserve.media.formats import IMAGE_FORMATS, describe, sniff_image
 from mmserve.media.optional import optional_import
 from mmserve.media.policy import DEFAULT_POLICY, MEGAPIXEL, MediaPolicy

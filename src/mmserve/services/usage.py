@@ -1,6 +1,6 @@
 """Usage per caller and unit: counted in memory, persisted at most every second.
 
-Amounts come from mmserve.metering (what the decoders and embedders processed). They are
+Amounts come from mmserve.media.metering (what the decoders and embedders processed). They are
 added to a pending table that a background thread writes to SQLite every `flush_s`
 (default 1 s), so counting costs a dictionary update per amount, not a write per request.
 A clean stop flushes; a crash (kill -9, power cut) loses at most the last `flush_s` of

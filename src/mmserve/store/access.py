@@ -43,7 +43,7 @@ class CollectionAccess:
             conn.execute("DELETE FROM collection_deidentify WHERE collection = ?", (collection,))
 
     def set_deidentify(self, collection: str, kinds: list[str] | tuple[str, ...]) -> None:
-        """What every write to the collection strips (see mmserve.api.deidentify)."""
+        """What every write to the collection strips (see mmserve.services.deidentify)."""
         with self.db.write() as conn:
             conn.execute(
                 "INSERT INTO collection_deidentify (collection, kinds) VALUES (?, ?) "
