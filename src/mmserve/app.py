@@ -14,6 +14,7 @@ from mmserve.config import Config, load_config
 from mmserve.jobs import JobRunner
 from mmserve.metrics import Metrics
 from mmserve.services.aligned_models import AlignedServing
+from mmserve.services.security import build_security
 from mmserve.services.state import (
     Services,
     fusion_serving,
@@ -42,6 +43,7 @@ def create_app(config: Config | None = None, *, wait_for_models: bool = False) -
     errors.init_app(app)
     api.init_app(app)
     app.cli.add_command(models_command)  # `flask --app mmserve.app models` works too
+    services.security.start()  # flushes usage every [auth] usage_flush_s
     services.jobs.start()  # resumes interrupted jobs; they wait for the models they need
     services.pool.start(wait=wait_for_models)
     return app
@@ -63,4 +65,5 @@ def build_services(config: Config) -> Services:
         fusion=fusion,
         # after the pool: it resolves aligned/NAME ids; fusion's encoders, one copy per app
         aligned=AlignedServing.attach(pool, config, metrics, fusion.encoders),
+        security=build_security(config, metrics),
     )

@@ -15,6 +15,7 @@ from mmserve.config import Config
 from mmserve.metrics import Metrics
 from mmserve.services.aligned_models import AlignedServing
 from mmserve.services.fusion import FusionServing
+from mmserve.services.security import Security
 from mmserve.store import SearchStore
 from mmserve.store.fusion_models import FusionRegistry
 from mmserve.store.label_sets import LabelSetStore
@@ -46,15 +47,17 @@ class Services:
     label_sets: LabelSetStore  # named label sets for zero-shot classification
     fusion: FusionServing  # the registry's active fusion models and their runners
     aligned: AlignedServing  # aligned/NAME embedding models (a ModelPool resolver)
+    security: Security  # keys, authentication, rate limits, usage, collection grants, audit
 
     def close(self) -> None:
         """Stop what runs, in dependency order: aligned and fusion runners, then the job
         runner (it writes to the store), then the store (saving index files with unsaved
-        changes)."""
+        changes), then security (writing pending usage; no request runs any more)."""
         self.aligned.stop()
         self.fusion.stop()
         self.jobs.stop()
         self.store.close()
+        self.security.close()
 
 
 def open_search_store(config: Config) -> SearchStore:

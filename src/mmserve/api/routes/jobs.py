@@ -17,10 +17,15 @@ from mmserve.api.openapi import operation
 from mmserve.api.schemas.jobs import JobCreate, JobList, JobOut
 from mmserve.errors import InvalidRequest
 from mmserve.jobs import get_job_type, parse_params
+from mmserve.media import metering
 from mmserve.store import Job
 
 bp = Blueprint("jobs", __name__)
 MAX_LIST = 1000
+
+
+# what the training_jobs quota counts: every job that trains a model (not "index")
+TRAINING_JOBS = ("fusion-train", "align", "fusion-pretrain", "fusion-distill")
 
 
 @bp.post("/v1/jobs")
@@ -41,6 +46,8 @@ def create_job() -> Any:
     if kind.check is not None:
         kind.check(params, svc.config)
     job = svc.store.jobs.create(kind.name, params.model_dump(mode="json"))
+    if kind.name in TRAINING_JOBS:
+        metering.add("training_jobs", 1)
     svc.jobs.wake()
     return jsonify(job_json(job)), 202
 
