@@ -143,6 +143,7 @@ def test_align_job_trains_and_registers(client, tmp_path):
     assert len(result["history"]) == job["progress"]["done"] <= 3
     assert {"text->image", "image->text"} <= set(result["test"])
     assert embed(client, ["a red circle"], model="aligned/jobbed").shape == (1, 16)
+    assert client.get("/v1/usage").get_json()["usage"]["training_jobs"] == 1  # the quota's unit
 
     (target / "tiny.csv").write_text("\n".join(lines[:11]) + "\n")  # 10 pairs: too few
     tiny = client.post("/v1/jobs", json={"type": "align", "params": {"data": "pairs/tiny.csv"}})
