@@ -4,9 +4,11 @@ from flask import Flask
 
 from mmserve.api import (
     audio,
+    batches,
     classifications,
     collections,
     embeddings,
+    files,
     fusion,
     health,
     hooks,
@@ -28,3 +30,5 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(classifications.bp)
     app.register_blueprint(audio.bp)
     fusion.init_app(app)
+    app.register_blueprint(files.bp)
+    app.register_blueprint(batches.bp)

@@ -13,6 +13,7 @@ from typing import Any
 
 from flask import Blueprint, Flask, jsonify, request
 
+from mmserve.api import low_priority
 from mmserve.api.common import parse_body, services
 from mmserve.api.openapi import operation
 from mmserve.api.search_schemas import JobCreate, JobList, JobOut
@@ -27,7 +28,8 @@ MAX_LIST = 1000
 def init_app(app: Flask) -> None:
     """Start the app's job runner (after collections.init_app opened the store)."""
     svc = app.extensions["mmserve"]
-    runner = JobRunner(svc.store, svc.pool, svc.config)
+    dispatch = low_priority.init_app(app)  # batches call the routes through it
+    runner = JobRunner(svc.store, svc.pool, svc.config, dispatch=dispatch)
     app.extensions["mmserve"] = dataclasses.replace(svc, jobs=runner)
     # Finalizers run last-registered first: the runner stops before the store closes.
     weakref.finalize(app, runner.stop)

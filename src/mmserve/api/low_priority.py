@@ -1,0 +1,91 @@
+"""Work the server sends itself (batch lines) at a lower priority than clients' requests.
+
+A batch line runs through the server's own route in-process (the WSGI app called directly,
+no socket), so it is validated, limited and answered exactly as a client's request would
+be. Before each line the dispatcher waits while any client's POST is in flight, and for a
+short grace after the last one ends (a client sending requests back to back has its next
+one on the way); so a batch takes the model only when clients leave it idle, and a client
+waits at most for one batch line's forward pass. Under unbroken load a line still goes
+after MAX_YIELD_S, so a batch always progresses.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+from flask import Flask, g, request
+
+BATCH_ENVIRON_KEY = "mmserve.low_priority"  # set on in-process calls; no client can send it
+GRACE_S = 0.02
+MAX_YIELD_S = 1.0
+POLL_S = 0.002
+
+
+class InteractiveGate:
+    """Counts clients' requests in flight."""
+
+    def __init__(self, *, grace_s: float = GRACE_S, max_yield_s: float = MAX_YIELD_S):
+        self.grace_s = grace_s
+        self.max_yield_s = max_yield_s
+        self._lock = threading.Lock()
+        self._in_flight = 0
+        self._last_end = 0.0
+
+    def begin(self) -> None:
+        with self._lock:
+            self._in_flight += 1
+
+    def end(self) -> None:
+        with self._lock:
+            self._in_flight -= 1
+            self._last_end = time.monotonic()
+
+    def busy(self) -> bool:
+        with self._lock:
+            return self._in_flight > 0 or time.monotonic() - self._last_end < self.grace_s
+
+    def wait_for_idle(self) -> float:
+        """Block while clients are busy, up to max_yield_s; the seconds waited."""
+        started = time.monotonic()
+        while self.busy() and time.monotonic() - started < self.max_yield_s:
+            time.sleep(POLL_S)
+        return time.monotonic() - started
+
+
+class InProcessDispatch:
+    """(method, url, JSON body) -> (status, JSON body, request id), after the gate."""
+
+    def __init__(self, app: Flask, gate: InteractiveGate):
+        self.app = app
+        self.gate = gate
+
+    def __call__(self, method: str, url: str, body: dict[str, Any]) -> tuple[int, Any, str | None]:
+        self.gate.wait_for_idle()
+        client = self.app.test_client()
+        response = client.open(
+            url, method=method, json=body, environ_overrides={BATCH_ENVIRON_KEY: True}
+        )
+        payload = response.get_json(silent=True)
+        if payload is None:
+            payload = response.get_data(as_text=True)
+        return response.status_code, payload, response.headers.get("X-Request-ID")
+
+
+def init_app(app: Flask) -> InProcessDispatch:
+    """Count clients' POSTs for the gate; the dispatcher that waits on it."""
+    gate = InteractiveGate()
+
+    def begin() -> None:
+        if request.method == "POST" and not request.environ.get(BATCH_ENVIRON_KEY):
+            gate.begin()
+            g.counted_interactive = True
+
+    def end(_: BaseException | None) -> None:
+        if g.pop("counted_interactive", False):
+            gate.end()
+
+    app.before_request(begin)
+    app.teardown_request(end)
+    return InProcessDispatch(app, gate)

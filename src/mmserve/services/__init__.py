@@ -1,0 +1,1 @@
+"""Use cases, Flask-free: what the routes, jobs and the CLI call."""
