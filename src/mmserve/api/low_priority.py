@@ -20,38 +20,51 @@ from flask import Flask, g, request
 BATCH_ENVIRON_KEY = "mmserve.low_priority"  # set on in-process calls; no client can send it
 GRACE_S = 0.02
 MAX_YIELD_S = 1.0
-POLL_S = 0.002
 
 
 class InteractiveGate:
-    """Counts clients' requests in flight."""
+    """Counts clients' requests in flight. A waiting batch sleeps on a condition that each
+    request's end notifies: no polling loop taking the GIL from the request threads."""
 
     def __init__(self, *, grace_s: float = GRACE_S, max_yield_s: float = MAX_YIELD_S):
         self.grace_s = grace_s
         self.max_yield_s = max_yield_s
-        self._lock = threading.Lock()
+        self._changed = threading.Condition()
         self._in_flight = 0
-        self._last_end = 0.0
+        self._last_end = -float("inf")
 
     def begin(self) -> None:
-        with self._lock:
+        with self._changed:
             self._in_flight += 1
 
     def end(self) -> None:
-        with self._lock:
+        with self._changed:
             self._in_flight -= 1
             self._last_end = time.monotonic()
+            self._changed.notify_all()
 
     def busy(self) -> bool:
-        with self._lock:
-            return self._in_flight > 0 or time.monotonic() - self._last_end < self.grace_s
+        with self._changed:
+            return self._busy_for(time.monotonic()) > 0
 
     def wait_for_idle(self) -> float:
         """Block while clients are busy, up to max_yield_s; the seconds waited."""
         started = time.monotonic()
-        while self.busy() and time.monotonic() - started < self.max_yield_s:
-            time.sleep(POLL_S)
-        return time.monotonic() - started
+        with self._changed:
+            while True:
+                now = time.monotonic()
+                left = self.max_yield_s - (now - started)
+                busy_for = self._busy_for(now)
+                if busy_for <= 0 or left <= 0:
+                    return now - started
+                self._changed.wait(min(busy_for, left))
+
+    def _busy_for(self, now: float) -> float:
+        """How long to wait before looking again: until the grace ends, or (requests in
+        flight) until one ends or max_yield_s; 0: idle."""
+        if self._in_flight > 0:
+            return self.max_yield_s
+        return max(0.0, self._last_end + self.grace_s - now)
 
 
 class InProcessDispatch:
