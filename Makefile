@@ -28,6 +28,8 @@ install-test: install
 	$(PIP) install --quiet -e '.[models,image,audio,search,vision,fusion,hf,test]'
 	# espeak-ng speaks the test sentences (cross-modal search and audio tests), a Debian package
 	command -v espeak-ng >/dev/null || ($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq espeak-ng)
+	# the playground's browser test drives Debian's chromium through chromium-driver (selenium)
+	command -v chromedriver >/dev/null || ($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium chromium-driver)
 
 serve: install
 	$(VENV)/bin/mmserve serve --host $(HOST) --port $(PORT)

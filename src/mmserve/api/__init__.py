@@ -16,6 +16,7 @@ from mmserve.api import (
     jobs,
     models,
     openapi,
+    playground,
 )
 
 
@@ -32,3 +33,4 @@ def init_app(app: Flask) -> None:
     fusion.init_app(app)
     app.register_blueprint(files.bp)
     app.register_blueprint(batches.bp)
+    app.register_blueprint(playground.bp)
