@@ -93,3 +93,12 @@ def _setup_logging(level: str) -> None:
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
+
+
+def _add_remote_commands() -> None:
+    from mmserve.cli_remote import jobs_group
+
+    main.add_command(jobs_group)
+
+
+_add_remote_commands()

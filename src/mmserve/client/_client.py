@@ -16,7 +16,10 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
-import httpx2
+try:
+    import httpx2
+except ImportError as e:  # the one dependency of the client
+    raise ImportError("mmserve.client needs httpx2: pip install 'mmserve[client]'") from e
 
 from mmserve.client import types as t
 from mmserve.client._errors import APIConnectionError, APITimeoutError, status_error
