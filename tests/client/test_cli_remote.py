@@ -33,12 +33,8 @@ def test_start_a_job_follow_it_then_search_through_the_server(url):
     started = run("jobs", "start", "index", "--params", params, "--url", url)
     assert started.exit_code == 0, started.output
     job_id = started.output.split()[1]
-    assert (
-        json.loads(started.output.split("\n", 1)[1][started.output.split("\n", 1)[1].index("{") :])[
-            "indexed"
-        ]
-        == 5
-    )
+    result = json.loads(started.output[started.output.index("{") :])
+    assert result["indexed"] == 5
     listed = run("jobs", "list", "--url", url)
     assert job_id in listed.output and "succeeded" in listed.output
     shown = json.loads(run("jobs", "show", job_id, "--url", url).output)
