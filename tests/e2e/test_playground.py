@@ -21,7 +21,7 @@ webdriver = pytest.importorskip("selenium.webdriver")
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
-MODELS = "efficientnet-lite0,whisper-tiny.en,bridge"
+MODELS = "efficientnet-lite0,rapidocr,whisper-tiny.en,yamnet,bridge"
 MAX_IMAGE_BYTES = 400_000
 WAIT_S = 60
 PHOTOS = ("coffee", "chelsea", "astronaut", "rocket")
@@ -125,6 +125,32 @@ def test_a_photo_gets_a_caption_and_labels(browser, server, tmp_path):
     shot(browser, server, "image")
 
 
+def test_zero_shot_labels_typed_by_the_user(browser, server):
+    labels = browser.find_element(By.ID, "zeroshot-labels")
+    labels.clear()
+    labels.send_keys("a rocket launch, a cup of coffee, a sleeping cat")
+    browser.find_element(By.ID, "zeroshot-btn").click()
+    wait_for(
+        browser,
+        lambda d: "coffee" in d.find_element(By.CSS_SELECTOR, "#image-labels li").text,
+        "the zero-shot labels, coffee first",
+    )
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#image-labels li")) == 3
+
+
+def test_ocr_boxes_are_drawn_over_the_page(browser, server, tmp_path):
+    path = tmp_path / "page.png"
+    photo("page").save(path)
+    browser.find_element(By.ID, "image-file").send_keys(str(path))
+    wait_for(browser, lambda d: d.find_element(By.ID, "ocr-btn").is_enabled(), "enabled")
+    browser.find_element(By.ID, "ocr-btn").click()
+    boxes = wait_for(
+        browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#ocr-boxes polygon"), "OCR boxes"
+    )
+    assert len(boxes) >= 3 and text_of(browser, "ocr-text")
+    shot(browser, server, "ocr")
+
+
 def test_a_wav_gets_its_transcript(browser, server, tmp_path):
     path = tmp_path / "speech.wav"
     path.write_bytes(speech_wav(SPOKEN))
@@ -137,7 +163,23 @@ def test_a_wav_gets_its_transcript(browser, server, tmp_path):
     )  # fmt: skip
     assert "lazy dog" in transcript.lower()
     assert browser.find_elements(By.CSS_SELECTOR, "#segments tbody tr")
+    browser.find_element(By.ID, "tags-btn").click()
+    legend = wait_for(
+        browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#tags-chart text"), "the tag chart"
+    )
+    assert any(t.text.startswith("Speech (") for t in legend), [t.text for t in legend]
+    assert browser.find_elements(By.CSS_SELECTOR, "#tags-chart polyline")
     shot(browser, server, "audio")
+
+
+def test_sentence_similarity_matrix(browser, server):
+    browser.find_element(By.CSS_SELECTOR, "#text-form button").click()
+    cells = wait_for(
+        browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#similarity td"), "the matrix"
+    )
+    values = [float(c.text) for c in cells]
+    assert len(values) == 16 and values[0] == values[5] == 1.0
+    assert values[1] > values[2]  # the two dog sentences are closer than dog and invoice
 
 
 def test_recording_in_the_browser_gives_a_clip_to_send(browser, server):

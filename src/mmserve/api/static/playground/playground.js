@@ -275,7 +275,7 @@ async function soundTags() {
 function tagsChart(body) {
   const top = body.labels.slice(0, 4).map((l) => l.label);
   const colours = ["#0b5fcc", "#d9480f", "#2b8a3e", "#862e9c"];
-  const width = 600, height = 180, pad = 28;
+  const width = 600, height = 180, pad = 36;
   const ns = "http://www.w3.org/2000/svg";
   const svg = document.createElementNS(ns, "svg");
   svg.setAttribute("viewBox", `0 0 ${width} ${height + 20 * top.length}`);
@@ -283,6 +283,20 @@ function tagsChart(body) {
   svg.setAttribute("aria-label", `Scores over ${body.duration.toFixed(1)} s of: ${top.join(", ")}`);
   const x = (t) => pad + (t / Math.max(body.duration, 1e-6)) * (width - 2 * pad);
   const y = (s) => height - pad - s * (height - 2 * pad);
+  const axes = document.createElementNS(ns, "polyline");
+  axes.setAttribute("points", `${pad},${y(1)} ${pad},${y(0)} ${width - pad},${y(0)}`);
+  axes.setAttribute("fill", "none");
+  axes.setAttribute("stroke", "#8c959f");
+  svg.append(axes);
+  for (const [value, label] of [[1, "100%"], [0.5, "50%"], [0, "0"]]) {
+    const tick = document.createElementNS(ns, "text");
+    tick.setAttribute("x", pad - 4);
+    tick.setAttribute("y", y(value) + 4);
+    tick.setAttribute("text-anchor", "end");
+    tick.setAttribute("font-size", "11");
+    tick.textContent = label;
+    svg.append(tick);
+  }
   top.forEach((label, i) => {
     const points = body.frames.map((f) => {
       const found = f.labels.find((l) => l.label === label);
@@ -293,6 +307,15 @@ function tagsChart(body) {
     line.setAttribute("fill", "none");
     line.setAttribute("stroke", colours[i]);
     line.setAttribute("stroke-width", "2");
+    for (const point of points) {
+      const [cx, cy] = point.split(",");
+      const dot = document.createElementNS(ns, "circle");
+      dot.setAttribute("cx", cx);
+      dot.setAttribute("cy", cy);
+      dot.setAttribute("r", "3");
+      dot.setAttribute("fill", colours[i]);
+      svg.append(dot);
+    }
     const key = document.createElementNS(ns, "text");
     key.setAttribute("x", pad);
     key.setAttribute("y", height + 14 + 20 * i);
