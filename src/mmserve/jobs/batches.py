@@ -9,6 +9,8 @@ skips them and no line runs twice or is lost.
 
 from __future__ import annotations
 
+import queue
+import threading
 import time
 from typing import Any
 
@@ -17,7 +19,7 @@ from pydantic import BaseModel, ConfigDict
 from mmserve.errors import InvalidRequest
 from mmserve.jobs.registry import job_type
 from mmserve.jobs.runner import JobContext, JobStopped
-from mmserve.services.batch_work import BatchResults, input_lines, run_line
+from mmserve.services.batch_work import BatchResults, LineResult, input_lines, run_line
 from mmserve.services.batches import (
     BATCH_ID_PREFIX,
     BATCH_JOB_TYPE,
@@ -27,6 +29,9 @@ from mmserve.services.batches import (
 )
 
 CHECKPOINT_S = 0.5  # how often progress is saved (and a cancel noticed)
+# Lines sent at once: on an idle server they meet in one model batch (one line at a time
+# left the model mostly idle); each still waits for clients first (api/low_priority.py).
+LINES_IN_FLIGHT = 4
 
 
 class BatchParams(BaseModel):
@@ -49,24 +54,77 @@ def run_batch(ctx: JobContext, params: BatchParams) -> dict[str, Any]:
     done = results.recover()
     batch_id = BATCH_ID_PREFIX + ctx.job.id
     saved_at = time.monotonic()
+    lines = _LineWorkers(LINES_IN_FLIGHT, run_line)
+
+    def keep(result: LineResult) -> None:
+        results.append(result)
+        done.add(result.line)
+
     try:
         for number, raw in input_lines(source):
             if number in done:
                 continue
-            results.append(run_line(batch_id, number, raw, params.endpoint, ctx.dispatch))
-            done.add(number)
+            if lines.in_flight >= LINES_IN_FLIGHT:
+                keep(lines.take())
+            lines.send(batch_id, number, raw, params.endpoint, ctx.dispatch)
             if time.monotonic() - saved_at >= CHECKPOINT_S:
                 results.sync()
                 ctx.progress(len(done), params.total)
                 saved_at = time.monotonic()
+        while lines.in_flight:
+            keep(lines.take())
     except JobStopped:
+        while lines.in_flight:  # lines already sent are done work: record them
+            keep(lines.take())
+        results.sync()
         if not ctx.stopping.is_set():  # cancelled: keep what finished, as OpenAI does
-            results.sync()
             ctx.store.jobs.update(ctx.job.id, result=_publish(ctx, results))
         raise
+    finally:
+        lines.close()
     results.sync()
     ctx.progress(len(done), params.total)
     return _publish(ctx, results)
+
+
+class _LineWorkers:
+    """A few daemon threads running lines, started with the batch. Not a ThreadPoolExecutor:
+    that one refuses work once the interpreter begins to exit, which a server worker does
+    before its job runner is told to stop, and the batch would fail instead of being left
+    to resume. A line cut off by the exit is not in the result files, so it runs again."""
+
+    def __init__(self, count: int, work: Any):
+        self.work = work
+        self.in_flight = 0
+        self._inbox: queue.Queue[tuple[Any, ...] | None] = queue.Queue()
+        self._outbox: queue.Queue[tuple[LineResult | None, BaseException | None]] = queue.Queue()
+        for index in range(count):
+            name = f"batch-line-{index}"
+            threading.Thread(target=self._loop, name=name, daemon=True).start()
+        self._count = count
+
+    def send(self, *args: Any) -> None:
+        self.in_flight += 1
+        self._inbox.put(args)
+
+    def take(self) -> LineResult:
+        result, error = self._outbox.get()
+        self.in_flight -= 1
+        if error is not None:
+            raise error
+        assert result is not None
+        return result
+
+    def close(self) -> None:
+        for _ in range(self._count):
+            self._inbox.put(None)
+
+    def _loop(self) -> None:
+        while (args := self._inbox.get()) is not None:
+            try:
+                self._outbox.put((self.work(*args), None))
+            except BaseException as e:  # re-raised in the job's thread by take()
+                self._outbox.put((None, e))
 
 
 def _publish(ctx: JobContext, results: BatchResults) -> dict[str, Any]:
