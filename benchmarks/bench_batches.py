@@ -27,7 +27,7 @@ import openai
 from served import Server, measure, require_wrk
 from workload import MODEL_ID, WORDS
 
-ROUNDS = 3
+ROUNDS = 5
 CONCURRENCY = 4
 MEASURE_S = 10.0
 WARMUP_S = 2.0

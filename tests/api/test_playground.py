@@ -59,3 +59,31 @@ def test_thumbnails_are_bounded_jpegs_of_indexed_images(make_search_app, tmp_pat
     assert text.status_code == 404 and "no image file" in text.get_json()["error"]["message"]
     missing = client.get("/v1/collections/pics/items/nope.png/thumbnail")
     assert missing.status_code == 404
+
+
+def test_a_jobs_html_report_is_served_from_inside_the_data_dir(make_search_app, tmp_path):  # noqa: F811
+    app = make_search_app()
+    services = app.extensions["mmserve"]
+    services.jobs.stop()  # the jobs below are written by hand, not run
+    report = tmp_path / "data" / "runs" / "r1" / "report.html"
+    report.parent.mkdir(parents=True)
+    report.write_text("<h1>fusion report</h1>")
+    outside = tmp_path / "elsewhere.html"
+    outside.write_text("secret")
+    ids = {}
+    for name, path in (("inside", str(report)), ("relative", "runs/r1/report.html"),
+                       ("outside", str(outside)), ("none", None)):  # fmt: skip
+        job = services.store.jobs.create("fusion-train", {})
+        services.store.jobs.update(job.id, state="running")
+        result = {"report": path} if path else {"artifact": "x"}
+        services.store.jobs.update(job.id, state="succeeded", result=result)
+        ids[name] = job.id
+    client = app.test_client()
+    for name in ("inside", "relative"):
+        status, mimetype, body = fetch(client, f"/v1/jobs/{ids[name]}/report")
+        assert (status, mimetype, body) == (200, "text/html", b"<h1>fusion report</h1>")
+    for name in ("outside", "none"):
+        response = client.get(f"/v1/jobs/{ids[name]}/report")
+        assert (
+            response.status_code == 404 and "no report" in response.get_json()["error"]["message"]
+        )

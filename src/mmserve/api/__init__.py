@@ -13,6 +13,7 @@ from mmserve.api import (
     health,
     hooks,
     images,
+    job_reports,
     jobs,
     models,
     openapi,
@@ -34,3 +35,4 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(files.bp)
     app.register_blueprint(batches.bp)
     app.register_blueprint(playground.bp)
+    app.register_blueprint(job_reports.bp)

@@ -452,8 +452,8 @@ function jobItem(job) {
   if (total) bar.value = done;
   item.append(bar);
   if (job.error) item.append(el("div", { class: "error", text: job.error }));
-  for (const [key, value] of Object.entries(job.result || {})) {
-    if (key.includes("report") && typeof value === "string") item.append(el("a", { href: value, text: " report" }));
+  if (job.result && typeof job.result.report === "string") {
+    item.append(" ", el("a", { href: `/v1/jobs/${job.id}/report`, target: "_blank", text: "HTML report" }));
   }
   if (["queued", "running"].includes(job.state)) {
     const cancel = el("button", { type: "button", text: "Cancel" });
