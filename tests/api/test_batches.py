@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import threading
 import time
 
 import httpx2
@@ -174,6 +175,23 @@ def test_batch_creation_is_checked(make_search_app):  # noqa: F811
         )
     with pytest.raises(openai.NotFoundError):
         client.batches.retrieve("batch_nope")
+
+
+def test_under_unbroken_load_one_waiter_per_max_yield_goes():
+    gate = InteractiveGate(grace_s=0.01, max_yield_s=0.2)
+    gate.begin()  # a client request that never ends
+    went = []
+    waiters = [
+        threading.Thread(target=lambda: went.append((gate.wait_for_idle(), time.monotonic())))
+        for _ in range(3)
+    ]
+    for waiter in waiters:
+        waiter.start()
+    for waiter in waiters:
+        waiter.join(5)
+    times = sorted(at for _, at in went)
+    assert len(times) == 3
+    assert all(b - a >= 0.18 for a, b in zip(times, times[1:], strict=False)), times
 
 
 def test_gate_waits_for_clients_then_for_a_grace():

@@ -5,8 +5,8 @@ no socket), so it is validated, limited and answered exactly as a client's reque
 be. Before each line the dispatcher waits while any client's POST is in flight, and for a
 short grace after the last one ends (a client sending requests back to back has its next
 one on the way); so a batch takes the model only when clients leave it idle, and a client
-waits at most for one batch line's forward pass. Under unbroken load a line still goes
-after MAX_YIELD_S, so a batch always progresses.
+waits at most for the forward pass of the few batch lines in flight. Under unbroken load
+one line still goes every MAX_YIELD_S, so a batch always progresses.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ class InteractiveGate:
         self._changed = threading.Condition()
         self._in_flight = 0
         self._last_end = -float("inf")
+        self._last_forced = -float("inf")
 
     def begin(self) -> None:
         with self._changed:
@@ -48,16 +49,20 @@ class InteractiveGate:
             return self._busy_for(time.monotonic()) > 0
 
     def wait_for_idle(self) -> float:
-        """Block while clients are busy, up to max_yield_s; the seconds waited."""
+        """Block while clients are busy; the seconds waited. Past max_yield_s one waiter (not
+        every one: a batch has several lines in flight) goes anyway, one per max_yield_s."""
         started = time.monotonic()
         with self._changed:
             while True:
                 now = time.monotonic()
-                left = self.max_yield_s - (now - started)
                 busy_for = self._busy_for(now)
-                if busy_for <= 0 or left <= 0:
+                if busy_for <= 0:
                     return now - started
-                self._changed.wait(min(busy_for, left))
+                due = max(started, self._last_forced) + self.max_yield_s
+                if now >= due:
+                    self._last_forced = now
+                    return now - started
+                self._changed.wait(min(busy_for, due - now))
 
     def _busy_for(self, now: float) -> float:
         """How long to wait before looking again: until the grace ends, or (requests in
