@@ -47,6 +47,7 @@ bench: install-test
 	$(PY) benchmarks/bench_images.py
 	$(PY) benchmarks/bench_audio.py
 	$(PY) benchmarks/bench_memory.py
+	$(PY) benchmarks/bench_batches.py
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .ruff_cache
