@@ -201,9 +201,10 @@ def test_search_shows_thumbnails(browser, server):
         browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#hits img"), "thumbnails"
     )
     assert len(images) == len(PHOTOS)
-    loaded = browser.execute_script(
-        "return Array.from(document.querySelectorAll('#hits img')).map("
-        "i => i.complete && i.naturalWidth)"
+    browser.execute_script("document.getElementById('hits').scrollIntoView()")  # lazy images
+    widths = "return Array.from(document.querySelectorAll('#hits img')).map(i => i.naturalWidth)"
+    loaded = wait_for(
+        browser, lambda d: all(d.execute_script(widths)) and d.execute_script(widths), "loaded"
     )
     assert all(0 < width <= 160 for width in loaded), loaded
     assert "coffee" in browser.find_element(By.CSS_SELECTOR, "#hits li").text
