@@ -1,8 +1,15 @@
-"""HTTP routes: one blueprint per resource."""
+"""The HTTP side: routes/ (one Blueprint per resource: parse, call a service, encode),
+schemas/ (one pydantic module per resource), hooks.py (request ids, body limits, latency),
+openapi.py, low_priority.py (batch lines call the routes after clients' requests), the
+playground's static/ files, and the request helpers common.py and media_input.py.
+
+May import services/, jobs/ and everything below them; nothing but app.py imports api/.
+"""
 
 from flask import Flask
 
-from mmserve.api import (
+from mmserve.api import hooks, openapi
+from mmserve.api.routes import (
     audio,
     batches,
     classifications,
@@ -11,28 +18,32 @@ from mmserve.api import (
     files,
     fusion,
     health,
-    hooks,
     images,
     job_reports,
     jobs,
     models,
-    openapi,
     playground,
+)
+
+BLUEPRINTS = (
+    health.bp,
+    models.bp,
+    embeddings.bp,
+    collections.bp,
+    jobs.bp,
+    openapi.bp,
+    images.bp,
+    classifications.bp,
+    audio.bp,
+    fusion.bp,
+    files.bp,
+    batches.bp,
+    playground.bp,
+    job_reports.bp,
 )
 
 
 def init_app(app: Flask) -> None:
     hooks.init_app(app)
-    collections.init_app(app)
-    jobs.init_app(app)
-    for module in (health, models, embeddings, collections, jobs, openapi):
-        app.register_blueprint(module.bp)
-    app.register_blueprint(images.bp)
-    classifications.init_app(app)
-    app.register_blueprint(classifications.bp)
-    app.register_blueprint(audio.bp)
-    fusion.init_app(app)
-    app.register_blueprint(files.bp)
-    app.register_blueprint(batches.bp)
-    app.register_blueprint(playground.bp)
-    app.register_blueprint(job_reports.bp)
+    for blueprint in BLUEPRINTS:
+        app.register_blueprint(blueprint)

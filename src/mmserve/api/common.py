@@ -4,33 +4,20 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from flask import current_app, request
 from pydantic import BaseModel, ValidationError
 
-from mmserve.batching.pool import ModelPool
-from mmserve.config import Config
 from mmserve.errors import InvalidRequest, SchemaError
-from mmserve.metrics import Metrics
+from mmserve.services.state import Services
 
 M = TypeVar("M", bound=BaseModel)
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-@dataclass(frozen=True)
-class Services:
-    """The shared objects of one app, kept in app.extensions["mmserve"]."""
-
-    config: Config
-    pool: ModelPool
-    metrics: Metrics
-    store: Any = None  # mmserve.store.SearchStore, set by api.collections.init_app
-    jobs: Any = None  # mmserve.jobs.JobRunner, set by api.jobs.init_app
-
-
 def services() -> Services:
+    """The app's one Services object (services/state.py), built by create_app."""
     found: Services = current_app.extensions["mmserve"]
     return found
 
@@ -63,10 +50,11 @@ def parse_body(schema: type[M]) -> M:
     try:
         return schema.model_validate(data)
     except ValidationError as e:
-        raise _schema_error(e) from None
+        raise schema_error(e) from None
 
 
-def _schema_error(error: ValidationError) -> SchemaError:
+def schema_error(error: ValidationError) -> SchemaError:
+    """The 422 for a pydantic ValidationError, naming the first wrong field."""
     problems = error.errors(include_url=False)
     # The most specific location wins: for a union, the member that got furthest in.
     first = max(problems, key=lambda p: sum(isinstance(part, int) for part in p["loc"]))

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from mmserve.errors import ConfigError, InvalidRequest
+from mmserve.files import confined
 from mmserve.fusion.data import FeatureDataset, Split
 from mmserve.fusion.dataset import Table, read_table
 from mmserve.fusion.encoders import (
@@ -157,9 +158,8 @@ def artifact_summary(path: str | Path) -> dict[str, Any]:
 def allowed_path(raw: str, data_dir: Path, media_root: Path | None, *, param: str) -> Path:
     """A path a client named (over HTTP), resolved inside the data directory or the media
     root (relative paths: to the data directory); InvalidRequest naming `param` otherwise."""
-    roots = [Path(data_dir).resolve()] + ([Path(media_root).resolve()] if media_root else [])
-    path = (roots[0] / raw).resolve()  # an absolute `raw` replaces the root
-    if not any(path.is_relative_to(root) for root in roots):
+    path = confined(raw, [Path(data_dir)] + ([Path(media_root)] if media_root else []))
+    if path is None:
         raise InvalidRequest(
             f"{param} {raw!r} is outside the data directory and the media root; copy it "
             "there, or use the mmserve fusion CLI",

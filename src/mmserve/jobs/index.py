@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
 from mmserve.errors import InvalidRequest, NotFound
+from mmserve.files import confined
 from mmserve.jobs.folder import FolderIndexer, FolderReport
 from mmserve.jobs.registry import job_type
 from mmserve.jobs.runner import JobContext
@@ -48,8 +49,8 @@ def folder_in_media_root(path: str, config: Any) -> Path:
             param="params.path",
             code="media_root_unset",
         )
-    resolved = (root / path).resolve()  # an absolute `path` replaces root here
-    if not resolved.is_relative_to(root):
+    resolved = confined(path, [root])
+    if resolved is None:
         raise InvalidRequest(
             f"params.path {path!r} is outside the media root; give a folder inside it",
             param="params.path",

@@ -31,6 +31,7 @@ from urllib.parse import unquote, unquote_to_bytes, urlsplit
 import numpy as np
 
 from mmserve.errors import InvalidRequest, NotFound, PayloadTooLarge, SchemaError
+from mmserve.files import confined
 from mmserve.media.audio import CHUNK_SECONDS, SAMPLE_RATE, decode_audio, iter_audio_chunks
 from mmserve.media.fetch import fetch_url
 from mmserve.media.formats import clip
@@ -227,12 +228,12 @@ def read_media_file(path: str, *, policy: MediaPolicy, limit: int, field: str) -
             code="paths_disabled",
         )
     try:
-        resolved = (root / path).resolve()  # every symlink followed, every '..' collapsed
+        resolved = confined(path, [root])
     except (OSError, RuntimeError, ValueError) as e:  # loops, NUL bytes
         raise InvalidRequest(
             f"{field}: path {clip(path)} is invalid", param=field, code="invalid_path"
         ) from e
-    if not resolved.is_relative_to(root):
+    if resolved is None:
         raise InvalidRequest(
             f"{field}: path {clip(path)} is outside the media root; give a path inside it",
             param=field,

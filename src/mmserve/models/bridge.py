@@ -25,8 +25,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from functools import singledispatchmethod
@@ -38,6 +36,7 @@ import numpy as np
 import platformdirs
 
 from mmserve.errors import ConfigError
+from mmserve.files import write_atomically
 from mmserve.models.base import (
     EMBED_AUDIO,
     EMBED_IMAGE,
@@ -245,13 +244,8 @@ def _version(source: str) -> str:
 
 
 def _save_atomically(path: Path, array: np.ndarray) -> None:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npy.tmp")
-        with os.fdopen(fd, "wb") as file:
-            np.save(file, array)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
+    try:  # 0o644: the cache is shared by processes
+        write_atomically(path, lambda file: np.save(file, array), mode=0o644)
     except OSError:
         pass  # a read-only cache only costs a recomputation at the next load
 

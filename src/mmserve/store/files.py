@@ -9,7 +9,6 @@ renamed into place, data first, so a crash leaves either a whole file or no reco
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import shutil
 import time
@@ -19,6 +18,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from mmserve.errors import InvalidRequest, NotFound, PayloadTooLarge
+from mmserve.files import write_atomically
 
 FILE_ID_PREFIX = "file-"
 COPY_CHUNK_BYTES = 1024 * 1024
@@ -43,24 +43,21 @@ class FileStore:
     ) -> FileRecord:
         """Store an upload read from `stream`; 413 past `max_bytes` (nothing is kept)."""
         file_id = FILE_ID_PREFIX + secrets.token_hex(12)
-        partial = self.root / f".{file_id}.partial"
         size = 0
-        try:
-            with partial.open("wb") as out:
-                while chunk := stream.read(COPY_CHUNK_BYTES):
-                    size += len(chunk)
-                    if size > max_bytes:
-                        raise PayloadTooLarge(
-                            f"file is over {max_bytes:,} bytes, the limit (limits.max_file_bytes)",
-                            param="file",
-                            code="file_too_large",
-                        )
-                    out.write(chunk)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(partial, self._data(file_id))
-        finally:
-            partial.unlink(missing_ok=True)
+
+        def copy(out: BinaryIO) -> None:
+            nonlocal size
+            while chunk := stream.read(COPY_CHUNK_BYTES):
+                size += len(chunk)
+                if size > max_bytes:  # the partial file is removed
+                    raise PayloadTooLarge(
+                        f"file is over {max_bytes:,} bytes, the limit (limits.max_file_bytes)",
+                        param="file",
+                        code="file_too_large",
+                    )
+                out.write(chunk)
+
+        write_atomically(self._data(file_id), copy)
         return self._write_record(FileRecord(file_id, filename, purpose, size, int(time.time())))
 
     def adopt(self, source: Path, *, file_id: str, filename: str, purpose: str) -> FileRecord:
@@ -70,7 +67,8 @@ class FileStore:
         if self._record(file_id).exists():
             return self.get(file_id)
         size = source.stat().st_size
-        shutil.copyfile(source, self._data(file_id))
+        with source.open("rb") as data:
+            write_atomically(self._data(file_id), lambda out: shutil.copyfileobj(data, out))
         return self._write_record(FileRecord(file_id, filename, purpose, size, int(time.time())))
 
     def get(self, file_id: str) -> FileRecord:
@@ -98,9 +96,7 @@ class FileStore:
         return record
 
     def _write_record(self, record: FileRecord) -> FileRecord:
-        temporary = self.root / f".{record.id}.json.tmp"
-        temporary.write_text(json.dumps(asdict(record)))
-        os.replace(temporary, self._record(record.id))
+        write_atomically(self._record(record.id), json.dumps(asdict(record)).encode())
         return record
 
     def _data(self, file_id: str) -> Path:

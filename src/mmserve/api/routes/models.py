@@ -1,0 +1,48 @@
+"""GET /v1/models in the OpenAI list shape, plus modality, capabilities, state, batching."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, current_app, jsonify
+
+from mmserve.api.common import services
+from mmserve.api.openapi import operation
+from mmserve.api.schemas.models import ModelCard, ModelList
+from mmserve.batching.runner import ModelRunner
+
+bp = Blueprint("models", __name__)
+
+
+def model_card(runner: ModelRunner, created: int) -> dict[str, Any]:
+    model = runner.model
+    status = runner.status()
+    return {
+        "id": model.id,
+        "object": "model",
+        "created": created,
+        "owned_by": "mmserve",
+        "source": runner.config.source,
+        "modality": model.modality,
+        "capabilities": sorted(model.capabilities),
+        "state": status["state"],
+        "error": status["error"],
+        "queue_depth": status["queue_depth"],
+        "batching": status["batching"],
+        "details": model.describe() if status["state"] != "failed" else {},
+    }
+
+
+@bp.get("/v1/models")
+@operation("List served models", tags=["models"], response=ModelList)
+def list_models() -> Any:
+    created = current_app.config["MMSERVE_STARTED_AT"]
+    cards = [model_card(r, created) for r in services().pool.runners.values()]
+    return jsonify(object="list", data=cards)
+
+
+@bp.get("/v1/models/<path:model_id>")
+@operation("One served model", tags=["models"], response=ModelCard, errors=(404,))
+def get_model(model_id: str) -> Any:
+    runner = services().pool.get(model_id)
+    return jsonify(model_card(runner, current_app.config["MMSERVE_STARTED_AT"]))

@@ -1,0 +1,122 @@
+"""Request and response schemas of the collection, item and search routes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr
+
+Number = StrictInt | StrictFloat
+
+
+class CollectionCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: StrictStr = Field(description="1-128 letters, digits, '_', '.', '-'", examples=["photos"])
+    model: StrictStr = Field(
+        description="The embedding model of every item; a served model, or any name with "
+        "`dim` for precomputed vectors only",
+        examples=["minilm"],
+    )
+    dim: StrictInt | None = Field(
+        None, description="Vector dimension; default: the served model's", gt=0
+    )
+    metadata_schema: dict[str, StrictStr] | None = Field(
+        None,
+        description='Optional types of metadata fields: "string", "integer", "number", '
+        '"boolean", "array", "object"',
+        examples=[{"kind": "string", "year": "integer"}],
+    )
+
+
+class CollectionOut(BaseModel):
+    object: str = "collection"
+    name: str
+    model: str
+    dim: int
+    metadata_schema: dict[str, str] | None
+    created_at: int
+    item_count: int | None
+
+
+class CollectionList(BaseModel):
+    object: str = "list"
+    data: list[CollectionOut]
+
+
+class ItemIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: StrictStr | None = Field(
+        None, description="Omit to have one made; an existing id is replaced"
+    )
+    content: Any = Field(
+        None,
+        description="A text, or a content part in the forms /v1/embeddings accepts",
+        examples=["a dog on the beach"],
+    )
+    vector: list[Number] | None = Field(None, description="A precomputed vector instead of content")
+    model: StrictStr | None = Field(
+        None, description="The model that made `vector`; refused unless it is the collection's"
+    )
+    metadata: dict[str, Any] | None = Field(None, examples=[{"kind": "photo", "year": 2021}])
+
+
+class ItemsAdd(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    items: list[ItemIn] = Field(min_length=1)
+
+
+class ItemRef(BaseModel):
+    id: str
+    modality: str
+
+
+class ItemsAdded(BaseModel):
+    object: str = "list"
+    data: list[ItemRef]
+
+
+class ItemOut(BaseModel):
+    object: str = "item"
+    id: str
+    modality: str
+    content_hash: str | None
+    metadata: dict[str, Any]
+    created_at: float
+    updated_at: float
+    vector: list[float] | None = Field(None, description="Only with ?include_vector=true")
+
+
+class ItemPage(BaseModel):
+    object: str = "list"
+    data: list[ItemOut]
+    next_cursor: str | None = Field(description="Pass as ?cursor= for the next page; null: done")
+
+
+class SearchRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    query: Any = Field(
+        description='A text, a content part, {"id": "<item id>"} or {"vector": [...]}',
+        examples=["a dog on the beach", {"id": "img-1"}],
+    )
+    top_k: StrictInt = Field(10, ge=1)
+    filter: dict[str, Any] | None = Field(
+        None,
+        description="Metadata filter: equality, {'in': [...]}, {'gte'|'gt'|'lte'|'lt': n}",
+        examples=[{"kind": "photo", "tag": {"in": ["a", "b"]}, "year": {"gte": 2020, "lt": 2024}}],
+    )
+    include_self: bool = Field(False, description="For an id query: include that item itself")
+
+
+class SearchHitOut(BaseModel):
+    id: str
+    score: float
+    metadata: dict[str, Any]
+    modality: str
+
+
+class SearchResponse(BaseModel):
+    data: list[SearchHitOut]

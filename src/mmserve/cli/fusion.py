@@ -1,0 +1,300 @@
+"""`mmserve fusion ...`: demo data, train, compare, export, and the model registry.
+
+Everything runs in-process and goes through the same code as the server and the
+`fusion-train` job (fusion/pipeline.py, store/fusion_models.py). The registry commands work
+whether or not a server runs on the data directory: a running server picks changes up at
+its next request.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from mmserve.cli.common import CONFIG_OPTION, DATA_DIR_OPTION, cli_errors, load
+from mmserve.config import Config
+
+TARGET = click.option(
+    "--target",
+    "-t",
+    "targets",
+    multiple=True,
+    required=True,
+    help="Target column; repeat for multi-task. 'price:regression' forces the kind.",
+)
+SEED = click.option("--seed", type=int, default=0, show_default=True, help="Split, init, order.")
+EPOCHS = click.option("--epochs", type=click.IntRange(1), default=100, show_default=True)
+SPLIT_COLUMN = click.option(
+    "--split-column", help="Column with train/val/test per row (else seeded)."
+)
+HIDDEN = click.option("--hidden", type=click.IntRange(4), help="Fusion width (default 128).")
+ENCODER = click.option(
+    "--encoder",
+    "encoders",
+    multiple=True,
+    metavar="MODALITY=ID",
+    help="Registry encoder per modality (defaults: text=minilm, image=efficientnet-lite0, "
+    "audio=yamnet).",
+)
+
+
+@click.group("fusion")
+def fusion_group() -> None:
+    """Train, compare and serve text + image + audio fusion models."""
+
+
+@fusion_group.command("demo-data")
+@click.argument("out", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--rows", type=click.IntRange(10), default=600, show_default=True)
+@SEED
+@click.option("--audio/--no-audio", default=False, help="Add an (uninformative) audio column.")
+def demo_data(out: Path, rows: int, seed: int, audio: bool) -> None:
+    """Write OUT/data.csv + OUT/images: captions that match their picture, or not."""
+    from mmserve.fusion.demo import make_demo_data
+
+    summary = make_demo_data(out, rows=rows, seed=seed, audio=audio)
+    click.echo(f"wrote {summary.csv} ({summary.rows} rows, {summary.matches} matches)")
+
+
+@fusion_group.command("train")
+@click.argument("data", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@TARGET
+@click.option("--strategy", default="attention", show_default=True, help="See docs/fusion.md.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Artifact dir.")
+@click.option("--overwrite", is_flag=True, help="Replace a non-empty --out.")
+@SEED
+@EPOCHS
+@HIDDEN
+@SPLIT_COLUMN
+@ENCODER
+@click.option("--register", "register_as", metavar="NAME", help="Register the model as NAME.")
+@CONFIG_OPTION
+@DATA_DIR_OPTION
+def train_command(
+    data: Path,
+    targets: tuple[str, ...],
+    strategy: str,
+    out: Path | None,
+    overwrite: bool,
+    seed: int,
+    epochs: int,
+    hidden: int | None,
+    split_column: str | None,
+    encoders: tuple[str, ...],
+    register_as: str | None,
+    config_path: Path | None,
+    data_dir: Path | None,
+) -> None:
+    """Train a fusion model on DATA (CSV, JSONL or Parquet); write it with its report."""
+    from mmserve.fusion.pipeline import train_model
+    from mmserve.fusion.train import TrainConfig
+
+    config = load(config_path, data_dir=data_dir)
+    out = out or Path(f"fusion-{data.stem}-{strategy}")
+    with cli_errors():
+        loaded = _load(data, targets, config, split_column, encoders)
+        tc = TrainConfig(seed=seed, epochs=epochs)
+        outcome = train_model(
+            loaded,
+            out,
+            strategy=strategy,
+            train_config=tc,
+            options=_options(hidden),
+            overwrite=overwrite,
+        )
+    click.echo(
+        f"model: {outcome.artifact}  (epochs {len(outcome.result.history)}, "
+        f"best {outcome.result.best_epoch}, {outcome.result.seconds:.1f} s)"
+    )
+    for name, metrics in outcome.test.items():
+        click.echo(f"test {name}: {_headline(metrics)}")
+    if outcome.int8:
+        i = outcome.int8
+        click.echo(
+            f"int8: {i['int8_bytes'] / i['fp32_bytes']:.2f}x the size, "
+            f"{i['speedup']:.2f}x the speed of fp32 (batch {i['batch_size']})"
+        )
+    click.echo(f"report: {outcome.report_html}")
+    if register_as:
+        _register(config, outcome.artifact, register_as, activate=True)
+
+
+@fusion_group.command("compare")
+@click.argument("data", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@TARGET
+@click.option("--strategies", help="Comma-separated (default: all).")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Report dir.")
+@SEED
+@EPOCHS
+@HIDDEN
+@SPLIT_COLUMN
+@ENCODER
+@CONFIG_OPTION
+@DATA_DIR_OPTION
+def compare_command(
+    data: Path,
+    targets: tuple[str, ...],
+    strategies: str | None,
+    out: Path | None,
+    seed: int,
+    epochs: int,
+    hidden: int | None,
+    split_column: str | None,
+    encoders: tuple[str, ...],
+    config_path: Path | None,
+    data_dir: Path | None,
+) -> None:
+    """Every strategy and each single modality on one split: what fusion buys you."""
+    from mmserve.fusion.pipeline import compare_models
+    from mmserve.fusion.train import TrainConfig
+
+    config = load(config_path, data_dir=data_dir)
+    out = out or Path(f"fusion-{data.stem}-compare")
+    names = [s.strip() for s in strategies.split(",")] if strategies else None
+    with cli_errors():
+        loaded = _load(data, targets, config, split_column, encoders)
+        tc = TrainConfig(seed=seed, epochs=epochs)
+        table, html = compare_models(
+            loaded, out, strategies=names, train_config=tc, options=_options(hidden)
+        )
+    click.echo(table.to_markdown())
+    click.echo(f"report: {html}")
+
+
+@fusion_group.command("export")
+@click.argument("model_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+def export_command(model_dir: Path) -> None:
+    """(Re)write MODEL_DIR's ONNX fp32 and int8 files from its torch weights."""
+    from mmserve.fusion.artifact import ONNX, ONNX_INT8, load_model
+    from mmserve.fusion.export import export_onnx, quantize_int8
+
+    with cli_errors():
+        model, _ = load_model(model_dir)
+        export_onnx(model, model_dir / ONNX)
+        quantize_int8(model_dir / ONNX, model_dir / ONNX_INT8)
+    click.echo(f"wrote {model_dir / ONNX} and {model_dir / ONNX_INT8}")
+
+
+@fusion_group.command("register")
+@click.argument("model_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--name", "-n", required=True, help="Served as fusion/NAME.")
+@click.option("--activate/--no-activate", default=True, show_default=True)
+@CONFIG_OPTION
+@DATA_DIR_OPTION
+def register_command(
+    model_dir: Path, name: str, activate: bool, config_path: Path | None, data_dir: Path | None
+) -> None:
+    """Copy a trained model into the registry as NAME's next version."""
+    _register(load(config_path, data_dir=data_dir), model_dir, name, activate=activate)
+
+
+@fusion_group.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@CONFIG_OPTION
+@DATA_DIR_OPTION
+def list_command(as_json: bool, config_path: Path | None, data_dir: Path | None) -> None:
+    """Registered fusion models and their versions (* = active)."""
+    entries = _registry(load(config_path, data_dir=data_dir)).entries()
+    if as_json:
+        click.echo(json.dumps([e.as_dict() for e in entries], indent=2))
+        return
+    if not entries:
+        click.echo("no fusion models registered")
+    for e in entries:
+        click.echo(f"fusion/{e.name}")
+        for v in e.versions:
+            mark = "*" if v.version == e.active else " "
+            metrics = "; ".join(
+                f"{t} {_headline(m)}" for t, m in v.summary.get("test_metrics", {}).items()
+            )
+            click.echo(f"  {mark} v{v.version}  {v.summary.get('strategy')}  {metrics}")
+
+
+@fusion_group.command("activate")
+@click.argument("name")
+@click.option("--version", "-v", "version", type=click.IntRange(1), required=True)
+@CONFIG_OPTION
+@DATA_DIR_OPTION
+def activate_command(
+    name: str, version: int, config_path: Path | None, data_dir: Path | None
+) -> None:
+    """Serve VERSION of NAME."""
+    with cli_errors():
+        entry = _registry(load(config_path, data_dir=data_dir)).activate(name, version)
+    click.echo(f"fusion/{name}: v{entry.active} active")
+
+
+@fusion_group.command("rollback")
+@click.argument("name")
+@CONFIG_OPTION
+@DATA_DIR_OPTION
+def rollback_command(name: str, config_path: Path | None, data_dir: Path | None) -> None:
+    """Serve the version of NAME that was active before the current one."""
+    with cli_errors():
+        entry = _registry(load(config_path, data_dir=data_dir)).rollback(name)
+    click.echo(f"fusion/{name}: rolled back to v{entry.active}")
+
+
+# --- helpers ---------------------------------------------------------------------------
+
+
+def _registry(config: Config) -> Any:
+    from mmserve.store.fusion_models import FusionRegistry
+
+    return FusionRegistry(config.data_dir)
+
+
+def _register(config: Config, model_dir: Path, name: str, *, activate: bool) -> None:
+    from mmserve.fusion.pipeline import check_servable
+
+    with cli_errors():
+        summary = check_servable(model_dir)
+        version = _registry(config).register(name, model_dir, activate=activate, summary=summary)
+    state = "active" if activate else "inactive"
+    click.echo(f"registered fusion/{name} v{version.version} ({state}) in {config.data_dir}")
+
+
+def _load(
+    data: Path,
+    targets: tuple[str, ...],
+    config: Config,
+    split: str | None,
+    encoders: tuple[str, ...],
+) -> Any:
+    from tqdm import tqdm
+
+    from mmserve.fusion.pipeline import DataOptions, load_data
+
+    chosen = {}
+    for pair in encoders:
+        modality, sep, encoder = pair.partition("=")
+        if not sep or modality not in ("text", "image", "audio"):
+            raise click.BadParameter(f"{pair!r}: write MODALITY=ID, e.g. image=efficientnet-lite0")
+        chosen[modality] = encoder
+    options = DataOptions(
+        path=data, targets=targets, data_dir=config.data_dir, split_column=split, encoders=chosen
+    )
+    with tqdm(desc="features", unit="item", leave=False) as bar:
+
+        def progress(done: int, total: int) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+        loaded = load_data(options, policy=config.media, progress=progress)
+    cache = loaded.cache
+    for line in loaded.table.report.lines():
+        click.echo(line, err=True)
+    click.echo(f"features: {cache.hits} from the cache, {cache.misses} encoded", err=True)
+    return loaded
+
+
+def _options(hidden: int | None) -> dict[str, Any]:
+    return {"hidden": hidden} if hidden else {}
+
+
+def _headline(metrics: dict[str, Any]) -> str:
+    keep = ("accuracy", "macro_f1", "macro_auc", "r2", "mae")
+    return ", ".join(f"{k} {metrics[k]:.3f}" for k in keep if isinstance(metrics.get(k), float))
