@@ -13,9 +13,12 @@ from __future__ import annotations
 
 import threading
 import time
+import weakref
 from typing import Any
 
 from flask import Flask, g, request
+
+from mmserve.jobs import JobStopped
 
 BATCH_ENVIRON_KEY = "mmserve.low_priority"  # set on in-process calls; no client can send it
 GRACE_S = 0.02
@@ -73,15 +76,21 @@ class InteractiveGate:
 
 
 class InProcessDispatch:
-    """(method, url, JSON body) -> (status, JSON body, request id), after the gate."""
+    """(method, url, JSON body) -> (status, JSON body, request id), after the gate.
+
+    Holds the app weakly: the job runner holds this, and its thread must not keep the app
+    alive, or the app's finalizer (Services.close, which stops that thread) never runs."""
 
     def __init__(self, app: Flask, gate: InteractiveGate):
-        self.app = app
+        self._app = weakref.ref(app)
         self.gate = gate
 
     def __call__(self, method: str, url: str, body: dict[str, Any]) -> tuple[int, Any, str | None]:
         self.gate.wait_for_idle()
-        client = self.app.test_client()
+        app = self._app()
+        if app is None:  # the app is being torn down, its runner stopping: resume later
+            raise JobStopped("the app is gone")
+        client = app.test_client()
         response = client.open(
             url, method=method, json=body, environ_overrides={BATCH_ENVIRON_KEY: True}
         )
