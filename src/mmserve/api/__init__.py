@@ -1,14 +1,16 @@
 """The HTTP side: routes/ (one Blueprint per resource: parse, call a service, encode),
 schemas/ (one pydantic module per resource), hooks.py (request ids, body limits, latency),
-openapi.py, low_priority.py (batch lines call the routes after clients' requests), the
-playground's static/ files, and the request helpers common.py and media_input.py.
+security.py (hooks: who calls, scopes, rates, quotas, metering, audit, CORS), scopes.py
+(the scope each route needs), openapi.py, low_priority.py (batch lines call the routes after
+clients' requests), the playground's static/ files, and the request helpers common.py and
+media_input.py.
 
 May import services/, jobs/ and everything below them; nothing but app.py imports api/.
 """
 
 from flask import Flask
 
-from mmserve.api import hooks, openapi
+from mmserve.api import hooks, openapi, security
 from mmserve.api.routes import (
     audio,
     batches,
@@ -23,6 +25,7 @@ from mmserve.api.routes import (
     jobs,
     models,
     playground,
+    usage,
 )
 
 BLUEPRINTS = (
@@ -36,6 +39,7 @@ BLUEPRINTS = (
     classifications.bp,
     audio.bp,
     fusion.bp,
+    usage.bp,
     files.bp,
     batches.bp,
     playground.bp,
@@ -45,5 +49,6 @@ BLUEPRINTS = (
 
 def init_app(app: Flask) -> None:
     hooks.init_app(app)
+    security.init_app(app)  # after hooks: its errors carry the request id
     for blueprint in BLUEPRINTS:
         app.register_blueprint(blueprint)

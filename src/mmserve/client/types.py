@@ -66,6 +66,7 @@ class Collection:
     created_at: int
     item_count: int | None
     object: str = "collection"
+    deidentify: list[str] = field(default_factory=list)  # fields redacted on every write
 
 
 @dataclass(frozen=True)
@@ -151,6 +152,7 @@ class Caption:
     text: str
     model: str
     ocr_model: str | None = None
+    redactions: dict[str, int] | None = None  # with deidentify=["text"]: counts by type
 
 
 @dataclass(frozen=True)
@@ -167,6 +169,7 @@ class Ocr:
     model: str
     text: str
     lines: list[OcrLine]
+    redactions: dict[str, int] | None = None  # with deidentify=["text"]: counts by type
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr
 
+from mmserve.api.schemas.common import Deidentify
+
 Number = StrictInt | StrictFloat
 
 
@@ -27,6 +29,7 @@ class CollectionCreate(BaseModel):
         '"boolean", "array", "object"',
         examples=[{"kind": "string", "year": "integer"}],
     )
+    deidentify: Deidentify  # applied to every write, besides what a request asks
 
 
 class CollectionOut(BaseModel):
@@ -37,6 +40,10 @@ class CollectionOut(BaseModel):
     metadata_schema: dict[str, str] | None
     created_at: int
     item_count: int | None
+    deidentify: list[str] = Field(
+        default_factory=list,
+        description="What every write to the collection strips (present only when set)",
+    )
 
 
 class CollectionList(BaseModel):
@@ -66,6 +73,7 @@ class ItemsAdd(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     items: list[ItemIn] = Field(min_length=1)
+    deidentify: Deidentify
 
 
 class ItemRef(BaseModel):
@@ -76,6 +84,9 @@ class ItemRef(BaseModel):
 class ItemsAdded(BaseModel):
     object: str = "list"
     data: list[ItemRef]
+    redactions: dict[str, int] | None = Field(
+        None, description='With deidentify=["text"]: what was redacted before storing, by type'
+    )
 
 
 class ItemOut(BaseModel):
