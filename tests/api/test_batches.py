@@ -13,6 +13,7 @@ import pytest
 
 from mmserve.api.low_priority import InteractiveGate
 from mmserve.config import ModelConfig
+from tests.auth_helpers import make_auth_app, new_key  # noqa: F401
 from tests.search_helpers import make_search_app  # noqa: F401
 
 SLOW = ModelConfig(id="fake", source="fake:delay_ms=30", max_wait_ms=0)
@@ -204,3 +205,35 @@ def test_gate_waits_for_clients_then_for_a_grace():
     assert gate.busy()  # within the grace
     waited = gate.wait_for_idle()
     assert 0.02 < waited < 0.3 and time.monotonic() - started < 1
+
+
+def test_with_auth_on_batch_lines_do_not_bypass_it(make_auth_app):  # noqa: F811
+    """Known gap, pinned: lines run without the creator's credential, so auth refuses them
+    (they must never run unauthenticated); the batch itself needs the train scope."""
+    app = make_auth_app()
+    transport = httpx2.WSGITransport(app=app)
+    http = httpx2.Client(transport=transport, base_url="http://mmserve.test")
+    embed_only = openai.OpenAI(
+        base_url="http://mmserve.test/v1",
+        api_key=new_key(app, "e", "embed"),
+        http_client=http,
+        max_retries=0,
+    )
+    with pytest.raises(openai.PermissionDeniedError):
+        embed_only.files.create(file=("in.jsonl", jsonl(embedding_line("a", "x"))), purpose="batch")
+    client = openai.OpenAI(
+        base_url="http://mmserve.test/v1",
+        api_key=new_key(app, "t", "train", "embed"),
+        http_client=http,
+        max_retries=0,
+    )
+    uploaded = client.files.create(
+        file=("in.jsonl", jsonl(embedding_line("a", "x"))), purpose="batch"
+    )
+    batch = client.batches.create(
+        input_file_id=uploaded.id, endpoint="/v1/embeddings", completion_window="24h"
+    )
+    batch = wait_for_batch(client, batch.id)
+    assert batch.request_counts.failed == 1 and batch.output_file_id is None
+    [line] = read_lines(client, batch.error_file_id)
+    assert line["custom_id"] == "a" and line["response"]["status_code"] == 401
