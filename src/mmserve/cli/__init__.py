@@ -1,6 +1,7 @@
 """The `mmserve` command line: a click group (mmserve.cli:main) and one module per command
 family: serve.py (serve, models), search.py (index, search), fusion.py (mmserve fusion ...,
-including pretrain and distill), align.py (mmserve align ...), keys.py (mmserve keys ...).
+including pretrain and distill), align.py (mmserve align ...), jobs.py (mmserve jobs ..., and
+search --url: a running server, through mmserve.client), keys.py (mmserve keys ...).
 common.py holds the one configuration loader and error translation they all use.
 
 Commands call services/, jobs/ and the layers below, never api/; nothing imports cli/ but
@@ -14,6 +15,7 @@ import click
 from mmserve import __version__
 from mmserve.cli.align import align_group
 from mmserve.cli.fusion import fusion_group
+from mmserve.cli.jobs import jobs_group
 from mmserve.cli.keys import keys_group
 from mmserve.cli.search import index_command, search_command
 from mmserve.cli.serve import models_command, serve
@@ -32,6 +34,7 @@ for command in (
     search_command,
     fusion_group,
     align_group,
+    jobs_group,
     keys_group,
 ):
     main.add_command(command)
