@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mmserve.errors import ConfigError, InvalidRequest
+from mmserve.errors import ConfigError
 from mmserve.fusion.data import FeatureDataset, Split
 from mmserve.fusion.dataset import Table, read_table
 from mmserve.fusion.encoders import (
@@ -25,6 +25,7 @@ from mmserve.fusion.encoders import (
     feature_cache_dir,
 )
 from mmserve.media import MediaPolicy
+from mmserve.media.paths import confined_path
 
 REPORT_DIR = "report"
 INT8_REPEATS = 20  # timing pairs for the int8 speed-up in the report
@@ -158,15 +159,8 @@ def allowed_path(raw: str, data_dir: Path, media_root: Path | None, *, param: st
     """A path a client named (over HTTP), resolved inside the data directory or the media
     root (relative paths: to the data directory); InvalidRequest naming `param` otherwise."""
     roots = [Path(data_dir).resolve()] + ([Path(media_root).resolve()] if media_root else [])
-    path = (roots[0] / raw).resolve()  # an absolute `raw` replaces the root
-    if not any(path.is_relative_to(root) for root in roots):
-        raise InvalidRequest(
-            f"{param} {raw!r} is outside the data directory and the media root; copy it "
-            "there, or use the mmserve fusion CLI",
-            param=param,
-            code="path_not_allowed",
-        )
-    return path
+    outside = "outside the data directory and the media root; copy it there, or use the CLI"
+    return confined_path(raw, roots, field=param, outside=outside)
 
 
 def check_servable(path: str | Path) -> dict[str, Any]:

@@ -35,6 +35,7 @@ from mmserve.media.audio import CHUNK_SECONDS, SAMPLE_RATE, decode_audio, iter_a
 from mmserve.media.fetch import fetch_url
 from mmserve.media.formats import clip
 from mmserve.media.images import decode_image
+from mmserve.media.paths import confined_path
 from mmserve.media.policy import DEFAULT_POLICY, MediaPolicy
 
 if TYPE_CHECKING:
@@ -226,18 +227,9 @@ def read_media_file(path: str, *, policy: MediaPolicy, limit: int, field: str) -
             param=field,
             code="paths_disabled",
         )
-    try:
-        resolved = (root / path).resolve()  # every symlink followed, every '..' collapsed
-    except (OSError, RuntimeError, ValueError) as e:  # loops, NUL bytes
-        raise InvalidRequest(
-            f"{field}: path {clip(path)} is invalid", param=field, code="invalid_path"
-        ) from e
-    if not resolved.is_relative_to(root):
-        raise InvalidRequest(
-            f"{field}: path {clip(path)} is outside the media root; give a path inside it",
-            param=field,
-            code="path_not_allowed",
-        )
+    resolved = confined_path(
+        path, [root], field=field, outside="outside the media root; give a path inside it"
+    )
     try:
         fd = os.open(resolved, OPEN_FLAGS)
     except FileNotFoundError as e:
