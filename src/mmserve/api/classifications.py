@@ -19,6 +19,8 @@ import numpy as np
 from flask import Blueprint, Flask, current_app, g, jsonify
 
 from mmserve.api.classification_schemas import (
+    MAX_LABEL_CHARS,
+    MAX_LABELS,
     ClassificationRequest,
     ClassificationResponse,
     Deleted,
@@ -37,8 +39,6 @@ bp = Blueprint("classifications", __name__)
 
 EXTENSION = "mmserve_label_sets"  # app.extensions key of the LabelSetStore
 FOLDER = "label-sets"  # under config.data_dir
-MAX_LABELS = 1000  # per call and per set: ImageNet's 1000 classes fit
-MAX_LABEL_CHARS = 200  # a label is a name or a short phrase, not a document
 # Softmax temperature over cosines. With bridge a close call is a lead of ~0.05 in cosine
 # and a clear one ~0.2-0.5: 0.05 makes those e (2.7x), e^4 (55x) and beyond the odds, so
 # close calls stay visibly close and clear ones near 1.
