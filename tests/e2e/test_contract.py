@@ -87,7 +87,8 @@ def schemathesis(base: str, seed: int, report: Path) -> tuple[int, str]:
         "--report-dir",
         str(report),
     ]
-    run = subprocess.run(command, capture_output=True, text=True, timeout=900)
+    # In the test's folder: schemathesis keeps a crash cache (.schemathesis/) in its cwd.
+    run = subprocess.run(command, capture_output=True, text=True, timeout=900, cwd=report)
     return run.returncode, run.stdout + run.stderr
 
 
