@@ -35,6 +35,7 @@ serve: install
 test: install-test
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/ruff format --check src tests benchmarks
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest
 
 # wrk is the HTTP load generator of the benchmarks.

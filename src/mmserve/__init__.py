@@ -1,7 +1,7 @@
-"""mmserve: multimodal models behind one dependable HTTP API."""
+"""mmserve: multimodal models behind one dependable HTTP API.
+
+Importing the package builds no app and loads no CLI: the app factory is
+mmserve.app.create_app, the console script mmserve.cli:main.
+"""
 
 __version__ = "0.1.0"
-
-from mmserve.app import create_app  # noqa: E402
-
-__all__ = ["__version__", "create_app"]

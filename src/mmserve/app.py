@@ -1,17 +1,24 @@
-"""The Flask app factory."""
+"""The Flask app factory: builds the one Services object, then registers the api on it."""
 
 from __future__ import annotations
 
 import time
+import weakref
 
 from flask import Flask
 
 from mmserve import api, errors
-from mmserve.api.common import Services
 from mmserve.batching.pool import ModelPool
-from mmserve.cli import models_command
+from mmserve.cli.serve import models_command
 from mmserve.config import Config, load_config
+from mmserve.jobs import JobRunner
 from mmserve.metrics import Metrics
+from mmserve.services.state import (
+    Services,
+    fusion_serving,
+    open_label_sets,
+    open_search_store,
+)
 
 
 def create_app(config: Config | None = None, *, wait_for_models: bool = False) -> Flask:
@@ -26,11 +33,30 @@ def create_app(config: Config | None = None, *, wait_for_models: bool = False) -
     app.config["MAX_CONTENT_LENGTH"] = config.limits.max_body_bytes
     app.config["MMSERVE_STARTED_AT"] = int(time.time())
     app.json.sort_keys = False  # type: ignore[attr-defined]
-    metrics = Metrics()
-    pool = ModelPool.from_config(config, metrics)
-    app.extensions["mmserve"] = Services(config=config, pool=pool, metrics=metrics)
+    services = build_services(config)
+    app.extensions["mmserve"] = services
+    # Flask has no "app stopped" hook: close when the app is collected or at interpreter exit
+    # (gunicorn's worker exits through sys.exit), saving index files with unsaved changes.
+    weakref.finalize(app, services.close)
     errors.init_app(app)
     api.init_app(app)
     app.cli.add_command(models_command)  # `flask --app mmserve.app models` works too
-    pool.start(wait=wait_for_models)
+    services.jobs.start()  # resumes interrupted jobs; they wait for the models they need
+    services.pool.start(wait=wait_for_models)
     return app
+
+
+def build_services(config: Config) -> Services:
+    """Every subsystem of one app, built once, each from the configuration."""
+    metrics = Metrics()
+    pool = ModelPool.from_config(config, metrics)
+    store = open_search_store(config)
+    return Services(
+        config=config,
+        metrics=metrics,
+        pool=pool,
+        store=store,
+        jobs=JobRunner(store, pool, config),
+        label_sets=open_label_sets(config),
+        fusion=fusion_serving(config, metrics),
+    )

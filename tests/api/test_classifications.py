@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from mmserve.api.classifications import MAX_LABEL_CHARS, MAX_LABELS, TEMPERATURE
+from mmserve.api.routes.classifications import MAX_LABEL_CHARS, MAX_LABELS, TEMPERATURE
 from mmserve.config import ModelConfig
 from tests import search_helpers  # noqa: F401  (registers test-multimodal)
 from tests.api.test_multimodal_embeddings import AUDIO_PART, IMAGE_PART

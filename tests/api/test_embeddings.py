@@ -3,7 +3,7 @@ import base64
 import numpy as np
 import pytest
 
-from mmserve.api.schemas import EmbeddingResponse
+from mmserve.api.schemas.embeddings import EmbeddingResponse
 from mmserve.config import ModelConfig
 
 

@@ -136,7 +136,7 @@ def test_concurrent_requests_are_batched(client, app):
         results = list(pool.map(lambda b: client.post("/v1/predict", json=b), bodies))
     assert all(r.status_code == 200 for r in results)
     # the runner takes what is queued as one batch: 8 items submitted together
-    runner, _ = app.extensions["mmserve_fusion"].runner("memes")
+    runner, _ = app.extensions["mmserve"].fusion.runner("memes")
     sizes, forward = [], runner.model.forward
     runner.model.forward = lambda batch: sizes.append(len(batch)) or forward(batch)
     outputs = runner.infer([{"text": f"a red circle {i}"} for i in range(8)], timeout_s=30)
@@ -235,7 +235,8 @@ def test_serving_fusion_models_imports_no_torch():
 
     code = (
         "import sys\n"
-        "import mmserve.api.fusion, mmserve.fusion.serving, mmserve.jobs.fusion_train\n"
+        "import mmserve.api.routes.fusion, mmserve.services.fusion\n"
+        "import mmserve.fusion.serving, mmserve.jobs.fusion_train\n"
         "sys.exit(sorted({'torch', 'matplotlib'} & set(sys.modules)) or 0)\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)

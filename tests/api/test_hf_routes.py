@@ -137,7 +137,7 @@ def image_part(color=(200, 40, 40)) -> dict:
 
 
 def test_text_and_image_parts_embed_into_one_space(app):
-    from mmserve.api.content import embed_contents, parse_inputs
+    from mmserve.services.content import embed_contents, parse_inputs
 
     pool = app.extensions["mmserve"].pool
     contents = parse_inputs(["red cat", image_part(), {"type": "text", "text": "red cat"}])

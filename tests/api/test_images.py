@@ -7,7 +7,7 @@ import io
 
 import pytest
 
-from mmserve.api.images import compose_caption
+from mmserve.api.routes.images import compose_caption
 from mmserve.app import create_app
 from mmserve.config import Config, ModelConfig
 from mmserve.models.base import CAPTION_IMAGE, Model

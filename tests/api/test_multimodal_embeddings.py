@@ -11,7 +11,7 @@ import pytest
 
 from mmserve.config import ModelConfig
 from tests import search_helpers  # noqa: F401  (registers test-multimodal)
-from tests.unit.api.test_content import PNG_B64, WAV_B64
+from tests.unit.services.test_content import PNG_B64, WAV_B64
 
 IMAGE_PART = {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PNG_B64}"}}
 AUDIO_PART = {"type": "input_audio", "input_audio": {"data": WAV_B64, "format": "wav"}}

@@ -1,4 +1,5 @@
-from mmserve.api.schemas import ModelCard, ModelList, Readiness
+from mmserve.api.schemas.health import Readiness
+from mmserve.api.schemas.models import ModelCard, ModelList
 from mmserve.config import ModelConfig
 
 

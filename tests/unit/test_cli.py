@@ -1,7 +1,10 @@
+import json
+
 from click.testing import CliRunner
 
 from mmserve import __version__
 from mmserve.cli import main
+from mmserve.store.fusion_models import FusionRegistry
 
 
 def test_models_lists_the_registry():
@@ -32,3 +35,19 @@ def test_serve_reports_bad_values_with_the_fix(tmp_path):
 def test_the_app_carries_the_same_command(app):
     result = app.test_cli_runner().invoke(args=["models"])
     assert "minilm" in result.output
+
+
+def test_fusion_commands_read_the_configuration_file(tmp_path):
+    artifact = tmp_path / "artifact"
+    artifact.mkdir()
+    (artifact / "model.onnx").write_bytes(b"graph")
+    FusionRegistry(tmp_path / "data").register("memes", artifact, activate=True, summary={})
+    config = tmp_path / "mmserve.toml"
+    config.write_text(f'data_dir = "{tmp_path / "data"}"\n')
+    listed = CliRunner().invoke(main, ["fusion", "list", "--json", "--config", str(config)])
+    assert listed.exit_code == 0
+    assert [entry["name"] for entry in json.loads(listed.output)] == ["memes"]
+    config.write_text("threads = 0\n")
+    refused = CliRunner().invoke(main, ["fusion", "list", "--config", str(config)])
+    assert refused.exit_code == 1
+    assert "threads = 0 is out of range; use 1 to 1024" in refused.output

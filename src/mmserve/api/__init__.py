@@ -1,30 +1,40 @@
-"""HTTP routes: one blueprint per resource."""
+"""The HTTP side: routes/ (one Blueprint per resource: parse, call a service, encode),
+schemas/ (one pydantic module per resource), hooks.py (request ids, body limits, latency),
+openapi.py, and the request helpers common.py and media_input.py.
+
+May import services/, jobs/ and everything below them; nothing but app.py imports api/.
+"""
 
 from flask import Flask
 
-from mmserve.api import (
+from mmserve.api import hooks, openapi
+from mmserve.api.routes import (
     audio,
     classifications,
     collections,
     embeddings,
     fusion,
     health,
-    hooks,
     images,
     jobs,
     models,
-    openapi,
+)
+
+BLUEPRINTS = (
+    health.bp,
+    models.bp,
+    embeddings.bp,
+    collections.bp,
+    jobs.bp,
+    openapi.bp,
+    images.bp,
+    classifications.bp,
+    audio.bp,
+    fusion.bp,
 )
 
 
 def init_app(app: Flask) -> None:
     hooks.init_app(app)
-    collections.init_app(app)
-    jobs.init_app(app)
-    for module in (health, models, embeddings, collections, jobs, openapi):
-        app.register_blueprint(module.bp)
-    app.register_blueprint(images.bp)
-    classifications.init_app(app)
-    app.register_blueprint(classifications.bp)
-    app.register_blueprint(audio.bp)
-    fusion.init_app(app)
+    for blueprint in BLUEPRINTS:
+        app.register_blueprint(blueprint)

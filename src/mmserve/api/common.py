@@ -5,16 +5,13 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from flask import current_app, request
 from pydantic import BaseModel, ValidationError
 
-from mmserve.batching.pool import ModelPool
-from mmserve.config import Config
 from mmserve.errors import InvalidRequest, SchemaError
-from mmserve.metrics import Metrics
+from mmserve.services.state import Services
 
 M = TypeVar("M", bound=BaseModel)
 # A surrogate code point in a JSON body: escaped (\udc80) or raw UTF-8 (ED A0..BF xx), which
@@ -23,18 +20,8 @@ SURROGATE = re.compile(rb"\\[uU][dD][89a-fA-F]|\xed[\xa0-\xbf]")
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-@dataclass(frozen=True)
-class Services:
-    """The shared objects of one app, kept in app.extensions["mmserve"]."""
-
-    config: Config
-    pool: ModelPool
-    metrics: Metrics
-    store: Any = None  # mmserve.store.SearchStore, set by api.collections.init_app
-    jobs: Any = None  # mmserve.jobs.JobRunner, set by api.jobs.init_app
-
-
 def services() -> Services:
+    """The app's one Services object (services/state.py), built by create_app."""
     found: Services = current_app.extensions["mmserve"]
     return found
 
@@ -69,7 +56,7 @@ def parse_body(schema: type[M]) -> M:
     try:
         return schema.model_validate(data)
     except ValidationError as e:
-        raise _schema_error(e) from None
+        raise schema_error(e) from None
 
 
 def reject_lone_surrogates(value: Any, where: str = "") -> None:
@@ -94,7 +81,8 @@ def reject_lone_surrogates(value: Any, where: str = "") -> None:
             reject_lone_surrogates(item, f"{where}[{index}]")
 
 
-def _schema_error(error: ValidationError) -> SchemaError:
+def schema_error(error: ValidationError) -> SchemaError:
+    """The 422 for a pydantic ValidationError, naming the first wrong field."""
     problems = error.errors(include_url=False)
     # The most specific location wins: for a union, the member that got furthest in.
     first = max(problems, key=lambda p: sum(isinstance(part, int) for part in p["loc"]))

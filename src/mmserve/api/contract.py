@@ -20,10 +20,8 @@ import zlib
 from functools import cache
 from typing import Any
 
-from mmserve.store.fusion_models import NAME as FUSION_NAME
-from mmserve.store.label_sets import NAME_PATTERN as LABEL_SET_NAME
+from mmserve.store import names
 from mmserve.store.records import MAX_ID_CHARS
-from mmserve.store.records import NAME_PATTERN as COLLECTION_NAME
 
 COLLECTION = "photos"  # the example resources
 ITEM = "cat-1"
@@ -34,11 +32,6 @@ LABEL_SET = "animals"
 def operation_id(method: str, path: str) -> str:
     """('post', '/v1/collections/{name}/items') -> 'post_v1_collections_name_items'."""
     return "_".join([method, *re.findall(r"[A-Za-z0-9]+", path)])
-
-
-def _pattern(compiled: Any) -> str:
-    pattern: str = compiled.pattern
-    return pattern if pattern.startswith("^") else f"^{pattern}$"
 
 
 def _param(pattern: str | None, example: str, max_length: int | None = None) -> dict[str, Any]:
@@ -52,10 +45,10 @@ def _param(pattern: str | None, example: str, max_length: int | None = None) -> 
 
 # (path prefix, parameter) -> its schema and example; the longest matching prefix wins.
 PATH_PARAMETERS: dict[tuple[str, str], dict[str, Any]] = {
-    ("/v1/collections/", "name"): _param(_pattern(COLLECTION_NAME), COLLECTION),
+    ("/v1/collections/", "name"): _param(names.COLLECTION.json_pattern, COLLECTION),
     ("/v1/collections/", "item_id"): _param(None, ITEM, MAX_ID_CHARS),
-    ("/v1/fusion/models/", "name"): _param(_pattern(FUSION_NAME), FUSION_MODEL),
-    ("/v1/label-sets/", "name"): _param(_pattern(LABEL_SET_NAME), LABEL_SET),
+    ("/v1/fusion/models/", "name"): _param(names.FUSION_MODEL.json_pattern, FUSION_MODEL),
+    ("/v1/label-sets/", "name"): _param(names.LABEL_SET.json_pattern, LABEL_SET),
     ("/v1/models/", "model_id"): _param(None, "minilm", 256),
     ("/v1/jobs/", "job_id"): _param("^[0-9a-f]{32}$", "0" * 32),
 }

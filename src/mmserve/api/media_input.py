@@ -24,7 +24,7 @@ import numpy as np
 from flask import g, request
 from pydantic import BaseModel, ValidationError
 
-from mmserve.api.common import _schema_error, services
+from mmserve.api.common import schema_error, services
 from mmserve.errors import InvalidRequest
 from mmserve.media.audio import SAMPLE_RATE, decode_audio
 from mmserve.media.images import decode_image
@@ -80,7 +80,7 @@ def request_options(schema: type[M]) -> M:
     try:
         return schema.model_validate(data)
     except ValidationError as e:
-        raise _schema_error(e) from None
+        raise schema_error(e) from None
 
 
 def request_json() -> dict[str, Any]:

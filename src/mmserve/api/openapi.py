@@ -13,7 +13,7 @@ from pydantic.json_schema import models_json_schema
 
 from mmserve import __version__
 from mmserve.api import contract
-from mmserve.api.schemas import ErrorResponse
+from mmserve.api.schemas.common import ErrorResponse
 
 bp = Blueprint("openapi", __name__, template_folder="templates")
 

@@ -1,7 +1,8 @@
 """Fusion models: precomputed per-modality features in, one prediction per target out.
 
-No Flask, no api/ imports here. Nothing is re-exported, on purpose: importing this package
-must not import torch, so a server can run an exported model with onnxruntime alone.
+May import models/ (the encoders), media/ and the leaf modules; never flask, batching/,
+store/, services/ or anything above them. Nothing is re-exported, on purpose: importing this
+package must not import torch, so a server can run an exported model with onnxruntime alone.
 
     features    the encoder interface: ModalitySpec, FeatureEncoder, collate   (numpy)
     data        TargetSpec, FeatureDataset (.npz files), Split, make_split      (numpy)

@@ -15,8 +15,6 @@ save or to load the torch weights.
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -27,6 +25,7 @@ import numpy as np
 
 from mmserve import __version__
 from mmserve.errors import ConfigError
+from mmserve.files import replaced_dir_atomically
 from mmserve.fusion.data import TargetSpec
 from mmserve.fusion.features import ModalityArrays, ModalitySpec
 
@@ -88,9 +87,7 @@ def save_artifact(
     path = Path(path)
     if path.exists() and any(path.iterdir()) and not overwrite:
         raise ConfigError(f"{path} exists and is not empty; choose another path or overwrite")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{path.name}-", dir=path.parent))
-    try:
+    with replaced_dir_atomically(path) as staging:
         header = {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
@@ -105,12 +102,6 @@ def save_artifact(
         if onnx:
             export.export_onnx(model, staging / ONNX)
             export.quantize_int8(staging / ONNX, staging / ONNX_INT8)
-        if path.exists():
-            shutil.rmtree(path)
-        staging.rename(path)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return path
 
 

@@ -16,8 +16,6 @@ second training run over the same data encodes nothing.
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -26,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from mmserve.errors import ClientError, ConfigError
+from mmserve.files import write_atomically
 from mmserve.fusion.data import FeatureDataset, Split
 from mmserve.fusion.dataset import BadRow, Row, Table
 from mmserve.fusion.features import ModalitySpec, collate
@@ -116,16 +115,8 @@ class FeatureCache:
         return found
 
     def put(self, encoder_id: str, key: str, features: np.ndarray) -> None:
-        path = self.path(encoder_id, key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.save(f, np.asarray(features, np.float32))
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        array = np.asarray(features, np.float32)
+        write_atomically(self.path(encoder_id, key), lambda file: np.save(file, array))
 
 
 def feature_cache_dir(data_dir: str | Path) -> Path:

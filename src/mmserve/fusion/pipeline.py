@@ -159,7 +159,10 @@ def allowed_path(raw: str, data_dir: Path, media_root: Path | None, *, param: st
     """A path a client named (over HTTP), resolved inside the data directory or the media
     root (relative paths: to the data directory); InvalidRequest naming `param` otherwise."""
     roots = [Path(data_dir).resolve()] + ([Path(media_root).resolve()] if media_root else [])
-    outside = "outside the data directory and the media root; copy it there, or use the CLI"
+    outside = (
+        "outside the data directory and the media root; copy it there, "
+        "or use the mmserve fusion CLI"
+    )
     return confined_path(raw, roots, field=param, outside=outside)
 
 

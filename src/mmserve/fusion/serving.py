@@ -22,6 +22,7 @@ from mmserve.fusion.artifact import ONNX_INT8, load_predictor, read_manifest
 from mmserve.fusion.encoders import EncoderSet
 from mmserve.fusion.features import collate
 from mmserve.fusion.runtime import decode
+from mmserve.media import SAMPLE_RATE
 from mmserve.models.base import Model, Waveform
 
 PREDICT = "predict_fusion"  # capability: a fusion model's prediction from raw inputs
@@ -101,7 +102,7 @@ class FusionServingModel(Model):
         if "image" in self.modalities:
             item["image"] = Image.new("RGB", (WARMUP_PIXELS, WARMUP_PIXELS), (128, 128, 128))
         if "audio" in self.modalities:
-            item["audio"] = Waveform(np.zeros(16_000, np.float32))
+            item["audio"] = Waveform(np.zeros(SAMPLE_RATE, np.float32))
         return [item]
 
     def describe(self) -> dict[str, Any]:

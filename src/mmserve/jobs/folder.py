@@ -22,11 +22,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mmserve.api.content import Content
-from mmserve.api.store_embed import Piece, embed_pieces, piece
 from mmserve.errors import ClientError, MMServeError
 from mmserve.media import MediaPolicy, decode_audio, decode_image
 from mmserve.models.base import Waveform
+from mmserve.services.content import Content
+from mmserve.services.store_embed import Piece, embed_pieces, piece
 from mmserve.store import IngestFile, ItemInput, SearchStore
 
 log = logging.getLogger("mmserve.jobs")

@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator
 from mmserve.errors import ConfigError, InvalidRequest, NotFound
 from mmserve.jobs.registry import job_type
 from mmserve.jobs.runner import JobContext
+from mmserve.store.names import FUSION_MODEL, check_name
 
 RUNS = Path("fusion") / "runs"  # under the data directory: one artifact dir per job
 
@@ -63,13 +64,7 @@ def _data_file(params: FusionTrainParams, config: Any) -> Path:
 def _check(params: FusionTrainParams, config: Any) -> None:
     _data_file(params, config)
     if params.register_as is not None:
-        from mmserve.store.fusion_models import NAME
-
-        if not NAME.match(params.register_as):
-            raise InvalidRequest(
-                "params.register_as: use 1-64 lowercase letters, digits, '-' or '_'",
-                param="params.register_as",
-            )
+        check_name(params.register_as, FUSION_MODEL, "params.register_as")
 
 
 @job_type("fusion-train", params=FusionTrainParams, check=_check)

@@ -2,7 +2,10 @@
 
 Pure code: no Flask, no model. Every rejection is a ClientError from mmserve.errors whose
 `param` is the field the caller named. Pillow and PyAV are imported on first use, so this
-package imports without them.
+package imports without them. A server-side path a client names is kept inside the media
+root by mmserve.files.confined.
+
+May import only the leaf modules errors and files (the bottom layer).
 """
 
 from mmserve.media.audio import (

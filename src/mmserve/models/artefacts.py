@@ -9,8 +9,8 @@ may start together on one cache. So every such file goes through `produce_once`:
   1. a lock per path, process-wide (the loader threads of one server);
   2. an fcntl.flock on `<name>.lock` beside the file (other processes on the same cache);
   3. a second look under both locks: whoever waited finds the file made and only reads it;
-  4. written to a temporary file in the same folder, fsynced, then os.replace'd: a reader
-     that takes no lock sees no file or the whole file, never part of one.
+  4. written through `files.replaced_atomically` (a temporary file beside it, fsync'd, then
+     os.replace'd): a reader that takes no lock sees no file or the whole file.
 
 torch.onnx.export keeps module-global state (GLOBALS.in_onnx_export), so two exports at once
 in one process break each other even for different files: `TORCH_EXPORT_LOCK` serialises
@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import os
-import tempfile
 import threading
 import weakref
 from collections.abc import Callable, Iterator
@@ -30,6 +28,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import platformdirs
+
+from mmserve.files import replaced_atomically
 
 if TYPE_CHECKING:
     import onnxruntime
@@ -77,18 +77,8 @@ def produce_once(
     with locked(path):
         if ready(path):
             return path
-        fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        os.close(fd)
-        temporary = Path(name)
-        try:
+        with replaced_atomically(path, mode=0o644) as temporary:  # 0o644: a shared cache
             write(temporary)
-            with open(temporary, "rb") as written:
-                os.fsync(written.fileno())
-            temporary.chmod(0o644)  # mkstemp makes it private; the cache is shared
-            os.replace(temporary, path)
-            _fsync_dir(path.parent)
-        finally:
-            temporary.unlink(missing_ok=True)
     return path
 
 
@@ -117,11 +107,3 @@ def onnx_session(
             session = build(path)
             _sessions[key] = session
         return session
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

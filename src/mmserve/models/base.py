@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from mmserve.errors import PayloadTooLarge
+from mmserve.media.audio import SAMPLE_RATE
 
 # Capability names a model declares and a route asks for. What `preprocess` takes for each:
 # a str for text, a PIL.Image.Image (RGB) for images, a Waveform for audio.
@@ -28,6 +29,13 @@ TRANSCRIBE = "transcribe"  # -> segments of recognised speech
 class Model(ABC):
     capabilities: ClassVar[frozenset[str]] = frozenset()
     modality: ClassVar[str] = "text"
+    # Optional features; a model that has one overrides the default, callers read it plainly.
+    # TRANSCRIBE: the SpeechClip fields (language, prompt...) the model honours; others are
+    # refused with a 400 naming them.
+    transcribe_options: ClassVar[frozenset[str]] = frozenset()
+    # CLASSIFY_AUDIO: seconds of audio behind each output row, where longer than the step
+    # between rows (frame_seconds); None: each row covers one step.
+    window_seconds: ClassVar[float | None] = None
 
     def __init__(self, model_id: str):
         self.id = model_id
@@ -57,17 +65,46 @@ class Model(ABC):
         """Facts for /v1/models (dimensions, token limits...)."""
         return {}
 
+    def count_tokens(self, item: Any) -> int:
+        """Tokens in one preprocessed text item, for the usage counts of a response; 0 for
+        a model that does not count them."""
+        return 0
+
 
 @dataclass(frozen=True)
 class Waveform:
     """Decoded audio as models take it: mono float32 in [-1, 1] at `sample_rate`."""
 
     samples: np.ndarray  # (samples,) float32
-    sample_rate: int = 16_000
+    sample_rate: int = SAMPLE_RATE
 
     @property
     def seconds(self) -> float:
         return len(self.samples) / self.sample_rate
+
+
+@dataclass(frozen=True)
+class SpeechClip(Waveform):
+    """A clip to transcribe with the request's options (None: the model's default). What a
+    TRANSCRIBE model's preprocess takes besides a plain Waveform."""
+
+    language: str | None = None  # ISO-639-1, e.g. "en"
+    prompt: str | None = None  # earlier text or vocabulary, to steer spelling and style
+    temperature: float | None = None  # 0: deterministic beam search
+    word_timestamps: bool = False
+
+
+def clip_options(clip: Waveform) -> dict[str, Any]:
+    """The options a SpeechClip sets (a plain Waveform sets none)."""
+    if not isinstance(clip, SpeechClip):
+        return {}
+    values = {
+        "language": clip.language,
+        "prompt": clip.prompt,
+        "temperature": clip.temperature,
+        "word_timestamps": clip.word_timestamps or None,
+    }
+    return {name: value for name, value in values.items() if value is not None}
 
 
 @dataclass(frozen=True)

@@ -21,9 +21,8 @@ from typing import Any
 import numpy as np
 
 from mmserve.errors import InvalidRequest
-from mmserve.models.base import TRANSCRIBE, Model, Waveform
+from mmserve.models.base import TRANSCRIBE, Model, Waveform, clip_options
 from mmserve.models.hf import HfSource, import_torch, one_inference_thread
-from mmserve.models.whisper import clip_options
 
 WINDOW_SECONDS = 30  # Whisper's encoder takes exactly 30 s of audio (3000 mel frames)
 WINDOWS_PER_PASS = 8  # decoded together; bounds memory for a batch of long clips

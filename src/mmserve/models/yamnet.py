@@ -30,10 +30,10 @@ from typing import Any
 import numpy as np
 
 from mmserve.errors import InvalidRequest
+from mmserve.media.audio import SAMPLE_RATE
 from mmserve.models.base import CLASSIFY_AUDIO, Model, Waveform
 from mmserve.models.registry import register
 
-SAMPLE_RATE = 16_000  # Hz: YAMNet's only rate
 WINDOW_SECONDS = 0.025  # Hann window of one STFT frame
 HOP_SECONDS = 0.010  # between STFT frames
 WINDOW = round(WINDOW_SECONDS * SAMPLE_RATE)  # 400 samples, zero-padded to N_FFT

@@ -16,10 +16,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
-import os
-import re
 import shutil
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,8 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from mmserve.errors import InvalidRequest, NotFound
+from mmserve.files import replaced_dir_atomically, write_atomically
+from mmserve.store.names import FUSION_MODEL, check_name
 
-NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 REGISTRY, LOCK = "registry.json", "registry.lock"
 
 
@@ -119,24 +117,14 @@ class FusionRegistry:
         self, name: str, artifact: str | Path, *, activate: bool = True, summary: dict[str, Any]
     ) -> FusionVersion:
         """Copy `artifact` in as the next version of `name` (created if new)."""
-        if not NAME.match(name):
-            raise InvalidRequest(
-                f"name {name!r}: use 1-64 lowercase letters, digits, '-' or '_'",
-                param="name",
-            )
+        check_name(name, FUSION_MODEL)
         source = Path(artifact).resolve()
         with self._locked() as raw:
             item = raw["models"].setdefault(name, {"active": None, "versions": [], "history": []})
             number = max((v["version"] for v in item["versions"]), default=0) + 1
             target = self.root / "models" / name / f"v{number}"
-            target.parent.mkdir(parents=True, exist_ok=True)
-            staging = Path(tempfile.mkdtemp(prefix=f".v{number}-", dir=target.parent))
-            try:
+            with replaced_dir_atomically(target) as staging:
                 shutil.copytree(source, staging, dirs_exist_ok=True)
-                staging.rename(target)
-            except BaseException:
-                shutil.rmtree(staging, ignore_errors=True)
-                raise
             item["versions"].append(
                 {
                     "version": number,
@@ -205,12 +193,7 @@ class FusionRegistry:
             try:
                 raw = json.loads(self.file.read_text()) if self.file.exists() else {"models": {}}
                 yield raw
-                fd, tmp = tempfile.mkstemp(dir=self.root, suffix=".tmp")
-                with os.fdopen(fd, "w") as f:
-                    json.dump(raw, f, indent=2)
-                    f.flush()
-                    os.fsync(f.fileno())
-                os.replace(tmp, self.file)
+                write_atomically(self.file, json.dumps(raw, indent=2).encode())
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 

@@ -13,9 +13,6 @@ replaces. The embeddings are computed once, at creation, and survive restarts.
 from __future__ import annotations
 
 import json
-import os
-import re
-import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -26,8 +23,8 @@ from typing import Any
 import numpy as np
 
 from mmserve.errors import InvalidRequest, NotFound
-
-NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")  # also a safe file name
+from mmserve.files import write_atomically
+from mmserve.store import names
 
 
 @dataclass(frozen=True)
@@ -44,14 +41,7 @@ class LabelSet:
 
 
 def check_name(name: str, field: str = "name") -> str:
-    if not NAME_PATTERN.fullmatch(name):
-        raise InvalidRequest(
-            f"{field}: {name[:80]!r} is not a valid label set name; use 1-64 letters, digits, "
-            "'.', '_' or '-', starting with a letter or digit",
-            param=field,
-            code="invalid_name",
-        )
-    return name
+    return names.check_name(name, names.LABEL_SET, field)
 
 
 class LabelSetStore:
@@ -113,16 +103,7 @@ class LabelSetStore:
         return self.root / f"{name}.npy"
 
     def _write(self, path: Path, write: Callable[[Any], Any]) -> None:
-        fd, tmp = tempfile.mkstemp(dir=self.root, suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as file:
-                write(file)
-                file.flush()
-                os.fsync(file.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_atomically(path, write)
 
 
 def now() -> int:

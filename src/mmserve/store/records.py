@@ -7,7 +7,6 @@ offending field (`items[3].vector`), so the HTTP layer can pass it through uncha
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from mmserve.errors import InvalidRequest, SchemaError
+from mmserve.store import names
 
 MODALITIES = ("text", "image", "audio", "vector")
 # Metadata schema types, JSON Schema's names; bool is not an integer here (JSON agrees).
@@ -26,7 +26,6 @@ SCHEMA_TYPES: dict[str, tuple[type, ...]] = {
     "array": (list,),
     "object": (dict,),
 }
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 MAX_ID_CHARS = 512
 MAX_DIM = 65_536
 
@@ -80,13 +79,7 @@ class Page:
 
 
 def check_name(name: Any) -> str:
-    if not isinstance(name, str) or not NAME_PATTERN.match(name):
-        raise InvalidRequest(
-            f"collection name {name!r} is invalid: use 1-128 letters, digits, '_', '.' or '-', "
-            "starting with a letter or digit",
-            param="name",
-        )
-    return name
+    return names.check_name(name, names.COLLECTION)
 
 
 def check_metadata_schema(schema: Mapping[str, Any] | None) -> dict[str, str] | None:

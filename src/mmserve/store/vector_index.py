@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import fcntl
 import json
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass
@@ -25,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mmserve.files import replaced_atomically, write_atomically
 from mmserve.store.settings import StoreConfig
 
 SIDECAR_FORMAT = 1
@@ -175,13 +175,11 @@ class IndexFiles:
     def save(self, ann: AnnIndex, sidecar: Sidecar) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
         with self._locked(fcntl.LOCK_EX):
-            temporary = self.graph.with_suffix(".usearch.tmp")
-            ann.save(temporary)
-            _fsync_file(temporary)
-            sidecar = Sidecar(**{**asdict(sidecar), "index_bytes": temporary.stat().st_size})
-            os.replace(temporary, self.graph)
-            _write_atomically(self.sidecar, json.dumps(asdict(sidecar)).encode())
-            _fsync_dir(self.folder)
+            with replaced_atomically(self.graph) as temporary:
+                ann.save(temporary)
+                size = temporary.stat().st_size
+            sidecar = Sidecar(**{**asdict(sidecar), "index_bytes": size})
+            write_atomically(self.sidecar, json.dumps(asdict(sidecar)).encode())
 
     def read_sidecar(self) -> Sidecar | None:
         """The sidecar as it is now (replaced atomically, so whole), or None."""
@@ -229,25 +227,3 @@ class IndexFiles:
                 yield
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    temporary = path.with_suffix(path.suffix + ".tmp")
-    with open(temporary, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(temporary, path)
-
-
-def _fsync_file(path: Path) -> None:
-    with open(path, "rb") as f:
-        os.fsync(f.fileno())
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

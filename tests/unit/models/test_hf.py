@@ -158,7 +158,7 @@ def test_whisper_refuses_audio_at_another_sample_rate(whisper):
 
 
 def test_whisper_takes_the_route_options_it_lists(whisper):
-    from mmserve.models.whisper import SpeechClip
+    from mmserve.models.base import SpeechClip
 
     assert whisper.transcribe_options == {"language", "temperature"}
     clips = [

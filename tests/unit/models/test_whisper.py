@@ -7,8 +7,7 @@ import pytest
 
 from mmserve.errors import InvalidRequest
 from mmserve.media.audio import decode_audio
-from mmserve.models.base import TRANSCRIBE, Waveform
-from mmserve.models.whisper import SpeechClip, clip_options
+from mmserve.models.base import TRANSCRIBE, SpeechClip, Waveform, clip_options
 from tests.audio_models import SENTENCES, loaded, speech_wav, word_error_rate
 
 # Measured on these sentences (tiny.en, beam 5, VAD): 0.07 mean WER per sentence, 0.12 on

@@ -1,7 +1,7 @@
 """Embedding content for the search store, through its embedding cache.
 
 One function used by the collection routes, the "index" job and `mmserve index`, so the
-server and the CLI embed alike: content is parsed by the shared parser (api/content.py),
+server and the CLI embed alike: content is parsed by the shared parser (services/content.py),
 hashed, looked up in the store's embedding cache, and only the misses are embedded (by
 content.embed_contents: capability checks, preprocess, runner.infer).
 
@@ -20,9 +20,9 @@ from typing import Any
 
 import numpy as np
 
-from mmserve.api.content import Content, embed_contents, parse_content
 from mmserve.batching.pool import ModelPool
 from mmserve.models.base import Waveform
+from mmserve.services.content import Content, embed_contents, parse_content
 from mmserve.store import SearchStore
 
 

@@ -1,7 +1,7 @@
 """POST /v1/embeddings, in the OpenAI shape, so the official client works unmodified.
 
 `input` may also hold content parts (images, audio) for models that embed them: strings stay
-text, parts decode through mmserve.api.content. Every vector of one call comes from one model,
+text, parts decode through mmserve.services.content. Every vector of one call comes from one model,
 so texts and images of one call share a space (with `bridge`, MiniLM's)."""
 
 from __future__ import annotations
@@ -13,11 +13,11 @@ import numpy as np
 from flask import Blueprint, g, jsonify
 
 from mmserve.api.common import parse_body, services
-from mmserve.api.content import embed_contents, parse_inputs
 from mmserve.api.openapi import operation
-from mmserve.api.schemas import EmbeddingRequest, EmbeddingResponse
+from mmserve.api.schemas.embeddings import EmbeddingRequest, EmbeddingResponse
 from mmserve.errors import InvalidRequest
 from mmserve.models.base import EMBED_TEXT
+from mmserve.services.content import embed_contents, parse_inputs
 
 bp = Blueprint("embeddings", __name__)
 
@@ -48,9 +48,8 @@ def create_embeddings() -> Any:
         params=["input"] if single else None,
     )
     model = svc.pool.get(embedded.model_id).model
-    count = getattr(model, "count_tokens", None)
     tokens = sum(
-        count(p) if count else 0
+        model.count_tokens(p)
         for c, p in zip(contents, embedded.payloads, strict=True)
         if c.modality == "text"
     )

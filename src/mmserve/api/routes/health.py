@@ -9,7 +9,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from mmserve.api.common import services
 from mmserve.api.openapi import operation
-from mmserve.api.schemas import Health, Readiness
+from mmserve.api.schemas.health import Health, Readiness
 
 bp = Blueprint("health", __name__)
 

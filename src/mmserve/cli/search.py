@@ -1,8 +1,8 @@
 """`mmserve index` and `mmserve search`: the search store from the terminal, in-process.
 
 They load models the way the server does (ModelPool.from_config -> registry.create_model)
-and embed through the same function and embedding cache (api/store_embed.py), so an item
-indexed here and one added over HTTP are alike. They open the store directly: it is safe
+and embed through the same function and embedding cache (services/store_embed.py), so an
+item indexed here and one added over HTTP are alike. They open the store directly: it is safe
 to use while a server runs on the same data directory (SQLite arbitrates the writes).
 """
 
@@ -14,20 +14,8 @@ from typing import Any
 
 import click
 
-from mmserve.config import Config, ModelConfig, load_config, replace
-from mmserve.errors import ConfigError, MMServeError
-
-CONFIG_OPTION = click.option(
-    "--config",
-    "config_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="TOML configuration file (also MMSERVE_CONFIG).",
-)
-DATA_DIR_OPTION = click.option(
-    "--data-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Where state is kept (also MMSERVE_DATA_DIR).",
-)
+from mmserve.cli.common import CONFIG_OPTION, DATA_DIR_OPTION, cli_errors, load
+from mmserve.config import Config, ModelConfig, replace
 
 
 @click.command("index")
@@ -56,12 +44,10 @@ def index_command(
     from mmserve.jobs.folder import FolderIndexer, FolderReport
     from mmserve.jobs.index import ensure_collection, media_policy
 
-    config = _config(config_path, data_dir)
+    config = load(config_path, data_dir=data_dir)
     with _Session(config, _model_for(config, collection, model)) as session:
-        try:
+        with cli_errors():
             ensure_collection(session.store, session.pool, collection, model)
-        except MMServeError as e:
-            raise click.ClickException(e.message) from None
         indexer = FolderIndexer(
             session.store,
             session.pool,
@@ -113,31 +99,28 @@ def search_command(
     data_dir: Path | None,
 ) -> None:
     """Search COLLECTION for QUERY (a text) and print the hits as a table."""
-    from mmserve.api.store_embed import embed_pieces, to_piece
+    from mmserve.services.store_embed import embed_pieces, to_piece
 
     try:
         where = json.loads(filter_json) if filter_json else None
     except json.JSONDecodeError as e:
         raise click.BadParameter(f"not JSON: {e}", param_hint="--filter") from None
-    config = _config(config_path, data_dir)
+    config = load(config_path, data_dir=data_dir)
     model = None if by_id else _model_for(config, collection, None)
-    with _Session(config, model) as session:
-        try:
-            if by_id:
-                hits = session.store.search_by_item(collection, query, top_k=top_k, filter=where)
-            else:
-                found = session.store.get_collection(collection)
-                piece = to_piece(query, "query", config)
-                vector = embed_pieces(
-                    session.pool,
-                    session.store,
-                    found.model,
-                    [piece],
-                    timeout_s=config.limits.request_timeout_s,
-                )[0]
-                hits = session.store.search(collection, vector, top_k=top_k, filter=where)
-        except MMServeError as e:
-            raise click.ClickException(e.message) from None
+    with _Session(config, model) as session, cli_errors():
+        if by_id:
+            hits = session.store.search_by_item(collection, query, top_k=top_k, filter=where)
+        else:
+            found = session.store.get_collection(collection)
+            piece = to_piece(query, "query", config)
+            vector = embed_pieces(
+                session.pool,
+                session.store,
+                found.model,
+                [piece],
+                timeout_s=config.limits.request_timeout_s,
+            )[0]
+            hits = session.store.search(collection, vector, top_k=top_k, filter=where)
     _print_hits(hits)
 
 
@@ -160,20 +143,12 @@ def _clip(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def _config(config_path: Path | None, data_dir: Path | None) -> Config:
-    try:
-        return load_config(config_path, overrides={"data_dir": data_dir})
-    except ConfigError as e:
-        raise click.ClickException(str(e)) from None
-
-
 def _model_for(config: Config, collection: str, model: str | None) -> ModelConfig | None:
     """The one model to load: the collection's if it exists, else --model or the first
     configured; its batching settings come from the configuration when it names it."""
-    from mmserve.api.collections import STORE_FOLDER
-    from mmserve.store import SearchStore
+    from mmserve.services.state import open_search_store
 
-    with SearchStore(config.data_dir / STORE_FOLDER) as store:
+    with open_search_store(config) as store:
         names = {c.name: c.model for c in store.list_collections()}
     model_id = names.get(collection) or model
     if model_id is None:
@@ -187,18 +162,15 @@ class _Session:
     """The store and (when a model is needed) a started pool with that one model."""
 
     def __init__(self, config: Config, model: ModelConfig | None):
-        from mmserve.api.collections import STORE_FOLDER
         from mmserve.batching.pool import ModelPool
         from mmserve.metrics import Metrics
-        from mmserve.store import SearchStore
+        from mmserve.services.state import open_search_store
 
         self.pool = None
         if model is not None:
-            try:
+            with cli_errors():
                 self.pool = ModelPool.from_config(replace(config, models=(model,)), Metrics())
-            except ConfigError as e:
-                raise click.ClickException(str(e)) from None
-        self.store = SearchStore(config.data_dir / STORE_FOLDER)
+        self.store = open_search_store(config)
 
     def __enter__(self) -> _Session:
         if self.pool is not None:

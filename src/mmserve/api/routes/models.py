@@ -8,7 +8,7 @@ from flask import Blueprint, current_app, jsonify
 
 from mmserve.api.common import services
 from mmserve.api.openapi import operation
-from mmserve.api.schemas import ModelCard, ModelList
+from mmserve.api.schemas.models import ModelCard, ModelList
 from mmserve.batching.runner import ModelRunner
 
 bp = Blueprint("models", __name__)

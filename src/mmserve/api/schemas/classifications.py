@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
-from mmserve.store.label_sets import NAME_PATTERN as LABEL_SET_NAME
+from mmserve.store.names import LABEL_SET
 
 MAX_LABELS = 1000  # per call and per set: ImageNet's 1000 classes fit
 MAX_LABEL_CHARS = 200  # a label is a name or a short phrase, not a document
@@ -14,7 +14,7 @@ MAX_LABEL_CHARS = 200  # a label is a name or a short phrase, not a document
 LABELS = {"minItems": 1, "maxItems": MAX_LABELS, "uniqueItems": True}
 LABEL = {"minLength": 1, "maxLength": MAX_LABEL_CHARS, "pattern": r"\S"}
 PROMPT = {"maxLength": MAX_LABEL_CHARS, "pattern": r"^[^{}]*\{\}[^{}]*$"}
-NAME = {"pattern": f"^{LABEL_SET_NAME.pattern}$", "maxLength": 64}
+NAME = {"pattern": LABEL_SET.json_pattern, "maxLength": 64}
 
 INPUT_DESCRIPTION = (
     "One item of any modality: a text, or a content part "

@@ -16,9 +16,11 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from flask import Blueprint, Flask, current_app, g, jsonify
+from flask import Blueprint, g, jsonify
 
-from mmserve.api.classification_schemas import (
+from mmserve.api.common import parse_body, services
+from mmserve.api.openapi import operation
+from mmserve.api.schemas.classifications import (
     MAX_LABEL_CHARS,
     MAX_LABELS,
     ClassificationRequest,
@@ -28,30 +30,21 @@ from mmserve.api.classification_schemas import (
     LabelSetRequest,
     LabelSetResponse,
 )
-from mmserve.api.common import parse_body, services
-from mmserve.api.content import Content, embed_contents, parse_content
-from mmserve.api.openapi import operation
 from mmserve.errors import InvalidRequest
 from mmserve.models.base import EMBED_AUDIO, EMBED_IMAGE, EMBED_TEXT, l2_normalise
+from mmserve.services.content import Content, embed_contents, parse_content
 from mmserve.store.label_sets import LabelSet, LabelSetStore, check_name, now
 
 bp = Blueprint("classifications", __name__)
 
-EXTENSION = "mmserve_label_sets"  # app.extensions key of the LabelSetStore
-FOLDER = "label-sets"  # under config.data_dir
 # Softmax temperature over cosines. With bridge a close call is a lead of ~0.05 in cosine
 # and a clear one ~0.2-0.5: 0.05 makes those e (2.7x), e^4 (55x) and beyond the odds, so
 # close calls stay visibly close and clear ones near 1.
 TEMPERATURE = 0.05
 
 
-def init_app(app: Flask) -> None:
-    app.extensions[EXTENSION] = LabelSetStore(app.extensions["mmserve"].config.data_dir / FOLDER)
-
-
 def label_sets() -> LabelSetStore:
-    found: LabelSetStore = current_app.extensions[EXTENSION]
-    return found
+    return services().label_sets
 
 
 @bp.post("/v1/classifications")

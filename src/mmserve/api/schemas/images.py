@@ -10,6 +10,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from mmserve.api.schemas.common import Label
+
 IMAGE_DESCRIPTION = (
     "The image: base64, a data: URI, an http(s) URL (if the server allows URLs), a path under "
     "the server's media root, or an OpenAI content part {'type': 'image_url', ...}. Or send "
@@ -42,11 +44,6 @@ class OcrResponse(BaseModel):
 
 class CaptionRequest(ImageRequest):
     ocr: bool = Field(True, description="Read text in the image (if an OCR model is served)")
-
-
-class Label(BaseModel):
-    label: str
-    score: float
 
 
 class CaptionResponse(BaseModel):

@@ -1,23 +1,10 @@
-"""Request and response schemas, declared once: requests are validated with them and the
-OpenAPI document is generated from them."""
+"""Schemas of POST /v1/embeddings (the OpenAI shape)."""
 
 from __future__ import annotations
 
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
-
-
-class ErrorDetail(BaseModel):
-    message: str
-    type: str
-    param: str | None = None
-    code: str | None = None
-
-
-class ErrorResponse(BaseModel):
-    error: ErrorDetail
-    request_id: str | None = Field(None, description="Quote it when reporting a problem")
 
 
 class EmbeddingRequest(BaseModel):
@@ -68,41 +55,3 @@ class EmbeddingResponse(BaseModel):
     data: list[Embedding]
     model: str
     usage: EmbeddingUsage
-
-
-class BatchingSettings(BaseModel):
-    max_batch_size: int
-    max_wait_ms: float
-    queue_size: int
-    workers: int
-
-
-class ModelCard(BaseModel):
-    id: str
-    object: Literal["model"] = "model"
-    created: int
-    owned_by: str = "mmserve"
-    source: str
-    modality: str
-    capabilities: list[str]
-    state: Literal["loading", "ready", "degraded", "failed"]
-    error: str | None = None
-    queue_depth: int
-    batching: BatchingSettings
-    details: dict[str, Any] = Field(
-        default_factory=dict, description="dimensions, max_tokens and other model facts"
-    )
-
-
-class ModelList(BaseModel):
-    object: Literal["list"] = "list"
-    data: list[ModelCard]
-
-
-class Health(BaseModel):
-    status: Literal["ok"] = "ok"
-
-
-class Readiness(BaseModel):
-    ready: bool
-    models: dict[str, dict[str, Any]]

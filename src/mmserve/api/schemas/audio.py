@@ -10,6 +10,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from mmserve.api.schemas.common import Label
+
 AUDIO_DESCRIPTION = (
     "The clip (WAV, FLAC, OGG/Opus, MP3, MP4/M4A, AAC or WebM): base64, a data: URI, an "
     "http(s) URL (if the server allows URLs), a path under the server's media root, or an "
@@ -32,11 +34,6 @@ class AudioClassificationRequest(BaseModel):
         description="How frame probabilities become the clip's: mean (what the clip is "
         "mostly, YAMNet's own convention) or max (anything that happens at least once)",
     )
-
-
-class Label(BaseModel):
-    label: str
-    score: float
 
 
 class AudioFrame(BaseModel):

@@ -14,9 +14,9 @@ import numpy as np
 from flask import Blueprint, g, jsonify
 
 from mmserve.api.common import services, takes_one_upload
-from mmserve.api.image_schemas import CaptionRequest, CaptionResponse, ImageRequest, OcrResponse
 from mmserve.api.media_input import media_param, request_image, request_options
 from mmserve.api.openapi import operation
+from mmserve.api.schemas.images import CaptionRequest, CaptionResponse, ImageRequest, OcrResponse
 from mmserve.batching.runner import ModelRunner
 from mmserve.errors import ClientError, UnsupportedCapability
 from mmserve.models.base import CAPTION_IMAGE, CLASSIFY_IMAGE, OCR

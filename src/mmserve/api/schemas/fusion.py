@@ -6,8 +6,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from mmserve.media.paths import PATH_MAX_CHARS
-from mmserve.store.fusion_models import NAME as FUSION_NAME
+from mmserve.files import PATH_MAX_CHARS
+from mmserve.store.names import FUSION_MODEL
 
 MEDIA = (
     "base64, a data: URI, an http(s) URL (if the server allows URLs), a path under the "
@@ -22,7 +22,7 @@ class FusionRegister(BaseModel):
         min_length=1,
         max_length=64,
         description="Served as fusion/<name>: lower-case letters, digits, '_', '-'",
-        json_schema_extra={"pattern": FUSION_NAME.pattern},
+        json_schema_extra={"pattern": FUSION_MODEL.json_pattern},
     )
     path: str = Field(
         min_length=1,

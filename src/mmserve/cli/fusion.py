@@ -8,22 +8,15 @@ its next request.
 
 from __future__ import annotations
 
-import contextlib
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import click
 
-from mmserve.config import Config, load_config
-from mmserve.errors import ConfigError, MMServeError
+from mmserve.cli.common import CONFIG_OPTION, DATA_DIR_OPTION, cli_errors, load
+from mmserve.config import Config
 
-DATA_DIR = click.option(
-    "--data-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Where the registry and the feature cache live (also MMSERVE_DATA_DIR).",
-)
 TARGET = click.option(
     "--target",
     "-t",
@@ -78,7 +71,8 @@ def demo_data(out: Path, rows: int, seed: int, audio: bool) -> None:
 @SPLIT_COLUMN
 @ENCODER
 @click.option("--register", "register_as", metavar="NAME", help="Register the model as NAME.")
-@DATA_DIR
+@CONFIG_OPTION
+@DATA_DIR_OPTION
 def train_command(
     data: Path,
     targets: tuple[str, ...],
@@ -91,15 +85,16 @@ def train_command(
     split_column: str | None,
     encoders: tuple[str, ...],
     register_as: str | None,
+    config_path: Path | None,
     data_dir: Path | None,
 ) -> None:
     """Train a fusion model on DATA (CSV, JSONL or Parquet); write it with its report."""
     from mmserve.fusion.pipeline import train_model
     from mmserve.fusion.train import TrainConfig
 
-    config = _config(data_dir)
+    config = load(config_path, data_dir=data_dir)
     out = out or Path(f"fusion-{data.stem}-{strategy}")
-    with _errors():
+    with cli_errors():
         loaded = _load(data, targets, config, split_column, encoders)
         tc = TrainConfig(seed=seed, epochs=epochs)
         outcome = train_model(
@@ -137,7 +132,8 @@ def train_command(
 @HIDDEN
 @SPLIT_COLUMN
 @ENCODER
-@DATA_DIR
+@CONFIG_OPTION
+@DATA_DIR_OPTION
 def compare_command(
     data: Path,
     targets: tuple[str, ...],
@@ -148,16 +144,17 @@ def compare_command(
     hidden: int | None,
     split_column: str | None,
     encoders: tuple[str, ...],
+    config_path: Path | None,
     data_dir: Path | None,
 ) -> None:
     """Every strategy and each single modality on one split: what fusion buys you."""
     from mmserve.fusion.pipeline import compare_models
     from mmserve.fusion.train import TrainConfig
 
-    config = _config(data_dir)
+    config = load(config_path, data_dir=data_dir)
     out = out or Path(f"fusion-{data.stem}-compare")
     names = [s.strip() for s in strategies.split(",")] if strategies else None
-    with _errors():
+    with cli_errors():
         loaded = _load(data, targets, config, split_column, encoders)
         tc = TrainConfig(seed=seed, epochs=epochs)
         table, html = compare_models(
@@ -174,7 +171,7 @@ def export_command(model_dir: Path) -> None:
     from mmserve.fusion.artifact import ONNX, ONNX_INT8, load_model
     from mmserve.fusion.export import export_onnx, quantize_int8
 
-    with _errors():
+    with cli_errors():
         model, _ = load_model(model_dir)
         export_onnx(model, model_dir / ONNX)
         quantize_int8(model_dir / ONNX, model_dir / ONNX_INT8)
@@ -185,18 +182,22 @@ def export_command(model_dir: Path) -> None:
 @click.argument("model_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--name", "-n", required=True, help="Served as fusion/NAME.")
 @click.option("--activate/--no-activate", default=True, show_default=True)
-@DATA_DIR
-def register_command(model_dir: Path, name: str, activate: bool, data_dir: Path | None) -> None:
+@CONFIG_OPTION
+@DATA_DIR_OPTION
+def register_command(
+    model_dir: Path, name: str, activate: bool, config_path: Path | None, data_dir: Path | None
+) -> None:
     """Copy a trained model into the registry as NAME's next version."""
-    _register(_config(data_dir), model_dir, name, activate=activate)
+    _register(load(config_path, data_dir=data_dir), model_dir, name, activate=activate)
 
 
 @fusion_group.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@DATA_DIR
-def list_command(as_json: bool, data_dir: Path | None) -> None:
+@CONFIG_OPTION
+@DATA_DIR_OPTION
+def list_command(as_json: bool, config_path: Path | None, data_dir: Path | None) -> None:
     """Registered fusion models and their versions (* = active)."""
-    entries = _registry(_config(data_dir)).entries()
+    entries = _registry(load(config_path, data_dir=data_dir)).entries()
     if as_json:
         click.echo(json.dumps([e.as_dict() for e in entries], indent=2))
         return
@@ -215,43 +216,29 @@ def list_command(as_json: bool, data_dir: Path | None) -> None:
 @fusion_group.command("activate")
 @click.argument("name")
 @click.option("--version", "-v", "version", type=click.IntRange(1), required=True)
-@DATA_DIR
-def activate_command(name: str, version: int, data_dir: Path | None) -> None:
+@CONFIG_OPTION
+@DATA_DIR_OPTION
+def activate_command(
+    name: str, version: int, config_path: Path | None, data_dir: Path | None
+) -> None:
     """Serve VERSION of NAME."""
-    with _errors():
-        entry = _registry(_config(data_dir)).activate(name, version)
+    with cli_errors():
+        entry = _registry(load(config_path, data_dir=data_dir)).activate(name, version)
     click.echo(f"fusion/{name}: v{entry.active} active")
 
 
 @fusion_group.command("rollback")
 @click.argument("name")
-@DATA_DIR
-def rollback_command(name: str, data_dir: Path | None) -> None:
+@CONFIG_OPTION
+@DATA_DIR_OPTION
+def rollback_command(name: str, config_path: Path | None, data_dir: Path | None) -> None:
     """Serve the version of NAME that was active before the current one."""
-    with _errors():
-        entry = _registry(_config(data_dir)).rollback(name)
+    with cli_errors():
+        entry = _registry(load(config_path, data_dir=data_dir)).rollback(name)
     click.echo(f"fusion/{name}: rolled back to v{entry.active}")
 
 
 # --- helpers ---------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def _errors() -> Iterator[None]:
-    """ConfigError and client errors become one-line CLI errors, not tracebacks."""
-    try:
-        yield
-    except ConfigError as e:
-        raise click.ClickException(str(e)) from None
-    except MMServeError as e:
-        raise click.ClickException(e.message) from None
-
-
-def _config(data_dir: Path | None) -> Config:
-    try:
-        return load_config(None, overrides={"data_dir": data_dir})
-    except ConfigError as e:
-        raise click.ClickException(str(e)) from None
 
 
 def _registry(config: Config) -> Any:
@@ -263,7 +250,7 @@ def _registry(config: Config) -> Any:
 def _register(config: Config, model_dir: Path, name: str, *, activate: bool) -> None:
     from mmserve.fusion.pipeline import check_servable
 
-    with _errors():
+    with cli_errors():
         summary = check_servable(model_dir)
         version = _registry(config).register(name, model_dir, activate=activate, summary=summary)
     state = "active" if activate else "inactive"

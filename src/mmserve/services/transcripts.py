@@ -1,5 +1,5 @@
 """Transcribing a recording of any length through a TRANSCRIBE model's batcher, and writing the
-transcript in OpenAI's response formats. No Flask here: api/audio.py is the HTTP side.
+transcript in OpenAI's response formats. No Flask here: api/routes/audio.py is the HTTP side.
 
 A long recording is never decoded whole: media.iter_audio_chunks gives 30 s of samples at a
 time, `speech_windows` regroups them into windows of about WINDOW_SECONDS that end at the
@@ -20,10 +20,9 @@ import numpy as np
 
 from mmserve.batching.runner import ModelRunner
 from mmserve.errors import DeadlineExceeded, InvalidRequest
-from mmserve.models.base import Waveform
-from mmserve.models.whisper import SpeechClip
+from mmserve.media.audio import SAMPLE_RATE
+from mmserve.models.base import SpeechClip, Waveform
 
-SAMPLE_RATE = 16_000  # Hz: what speech models take
 WINDOW_SECONDS = 60.0  # audio per work item: a few seconds of CPU at RTF ~0.1
 CUT_SEARCH_SECONDS = 5.0  # a window ends at the quietest point of its last 5 s
 QUIET_FRAME_SECONDS = 0.1  # energy is compared over frames this long
@@ -123,14 +122,14 @@ def _clip(runner: ModelRunner, samples: np.ndarray, options: dict[str, Any]) -> 
     # The request's prompt goes with every window (it is vocabulary and style). The text of
     # the previous window is not passed on, as Whisper does within a window: measured on a
     # 5-minute recording it raised the WER from 0.34 to 0.38 and merged segments.
-    if not getattr(runner.model, "transcribe_options", frozenset()):
+    if not runner.model.transcribe_options:
         return Waveform(samples, SAMPLE_RATE)
     return SpeechClip(samples, SAMPLE_RATE, **options)
 
 
 def check_options(runner: ModelRunner, options: dict[str, Any]) -> None:
     """400 naming the first option the model cannot honour."""
-    honoured = getattr(runner.model, "transcribe_options", frozenset())
+    honoured = runner.model.transcribe_options
     for name in options:
         if name not in honoured:
             param = "timestamp_granularities" if name == "word_timestamps" else name

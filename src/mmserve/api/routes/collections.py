@@ -7,22 +7,19 @@
     GET/DELETE /v1/collections/{name}/items/{id}
     POST       /v1/collections/{name}/search
 
-The store (mmserve.store.SearchStore) lives under config.data_dir / "search", opened once
-per app by init_app and closed when the app is collected or the process exits.
+The store (mmserve.store.SearchStore) is services().store, opened once by create_app.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import weakref
 from typing import Any
 
 import numpy as np
-from flask import Blueprint, Flask, g, jsonify, request
+from flask import Blueprint, g, jsonify, request
 
 from mmserve.api.common import parse_body, services
 from mmserve.api.openapi import operation
-from mmserve.api.search_schemas import (
+from mmserve.api.schemas.collections import (
     CollectionCreate,
     CollectionList,
     CollectionOut,
@@ -34,23 +31,13 @@ from mmserve.api.search_schemas import (
     SearchRequest,
     SearchResponse,
 )
-from mmserve.api.store_embed import Piece, embed_pieces, to_piece
 from mmserve.errors import InvalidRequest, NotFound, SchemaError
 from mmserve.models.base import EMBED_TEXT
-from mmserve.store import Collection, Item, ItemInput, SearchStore
+from mmserve.services.store_embed import Piece, embed_pieces, to_piece
+from mmserve.store import Collection, Item, ItemInput
 
 bp = Blueprint("collections", __name__)
-STORE_FOLDER = "search"  # under config.data_dir
 MAX_PAGE = 1000  # items per page of GET .../items
-
-
-def init_app(app: Flask) -> None:
-    svc = app.extensions["mmserve"]
-    store = SearchStore(svc.config.data_dir / STORE_FOLDER)
-    app.extensions["mmserve"] = dataclasses.replace(svc, store=store)
-    # Flask has no "app stopped" hook: close when the app is collected or at interpreter exit
-    # (gunicorn's worker exits through sys.exit), saving graphs with unsaved changes.
-    weakref.finalize(app, store.close)
 
 
 # Collections

@@ -1,4 +1,4 @@
-"""Request and response schemas of the collection, item, search and job routes."""
+"""Request and response schemas of the collection, item and search routes."""
 
 from __future__ import annotations
 
@@ -7,13 +7,14 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr
 
 from mmserve.config import Limits
-from mmserve.store.records import MAX_DIM, MAX_ID_CHARS, NAME_PATTERN, SCHEMA_TYPES
+from mmserve.store.names import COLLECTION
+from mmserve.store.records import MAX_DIM, MAX_ID_CHARS, SCHEMA_TYPES
 from mmserve.store.settings import StoreConfig
 
 Number = StrictInt | StrictFloat
 # Limits the store enforces (with messages of its own), declared in the document. Those that
 # are settings are declared at their defaults.
-NAME = {"pattern": NAME_PATTERN.pattern, "maxLength": 128}
+NAME = {"pattern": COLLECTION.json_pattern, "maxLength": 128}
 MAX_TOP_K = StoreConfig().max_top_k
 MAX_ITEMS = Limits().max_inputs
 TYPES = {"enum": list(SCHEMA_TYPES)}
@@ -148,31 +149,3 @@ class SearchHitOut(BaseModel):
 
 class SearchResponse(BaseModel):
     data: list[SearchHitOut]
-
-
-class JobCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    type: StrictStr = Field(examples=["index"])
-    params: dict[str, Any] = Field(
-        default_factory=dict, examples=[{"path": "photos/2021", "collection": "photos"}]
-    )
-
-
-class JobOut(BaseModel):
-    object: str = "job"
-    id: str
-    type: str
-    state: str
-    progress: dict[str, int | None]
-    params: dict[str, Any]
-    result: Any
-    error: str | None
-    cancel_requested: bool
-    created_at: float
-    updated_at: float
-
-
-class JobList(BaseModel):
-    object: str = "list"
-    data: list[JobOut]

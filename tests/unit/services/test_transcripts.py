@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mmserve.api.transcripts import (
+from mmserve.services.transcripts import (
     Transcript,
     TranscriptPart,
     quiet_cut,

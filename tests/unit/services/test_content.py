@@ -8,11 +8,11 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from mmserve.api.content import Content, parse_content, parse_inputs
 from mmserve.config import Config, Limits
 from mmserve.errors import ClientError, PayloadTooLarge
 from mmserve.media.policy import MediaPolicy
 from mmserve.models.base import Waveform
+from mmserve.services.content import Content, parse_content, parse_inputs
 from tests.unit.media.makers import image_bytes
 
 

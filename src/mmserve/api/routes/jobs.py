@@ -1,37 +1,26 @@
 """Background jobs over HTTP: POST /v1/jobs (202), GET /v1/jobs[/{id}], DELETE to cancel.
 
 Jobs are records in the search store, so they survive restarts; the app's JobRunner
-(mmserve.jobs) runs them one at a time in a background thread, and resumes interrupted ones
-when the app starts. Job types come from mmserve.jobs.registry ("index", ...).
+(mmserve.jobs, built by create_app) runs them one at a time in a background thread, and
+resumes interrupted ones when the app starts. Job types come from mmserve.jobs.registry
+("index", ...).
 """
 
 from __future__ import annotations
 
-import dataclasses
-import weakref
 from typing import Any
 
-from flask import Blueprint, Flask, jsonify, request
+from flask import Blueprint, jsonify, request
 
 from mmserve.api.common import parse_body, services
 from mmserve.api.openapi import operation
-from mmserve.api.search_schemas import JobCreate, JobList, JobOut
+from mmserve.api.schemas.jobs import JobCreate, JobList, JobOut
 from mmserve.errors import InvalidRequest
-from mmserve.jobs import JobRunner, get_job_type, parse_params
+from mmserve.jobs import get_job_type, parse_params
 from mmserve.store import Job
 
 bp = Blueprint("jobs", __name__)
 MAX_LIST = 1000
-
-
-def init_app(app: Flask) -> None:
-    """Start the app's job runner (after collections.init_app opened the store)."""
-    svc = app.extensions["mmserve"]
-    runner = JobRunner(svc.store, svc.pool, svc.config)
-    app.extensions["mmserve"] = dataclasses.replace(svc, jobs=runner)
-    # Finalizers run last-registered first: the runner stops before the store closes.
-    weakref.finalize(app, runner.stop)
-    runner.start()
 
 
 @bp.post("/v1/jobs")

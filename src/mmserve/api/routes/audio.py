@@ -2,7 +2,7 @@
 POST /v1/audio/transcriptions (OpenAI's speech-to-text shape: the official `openai` client's
 client.audio.transcriptions.create(model=..., file=...) works unmodified).
 
-Transcription decodes and transcribes a recording window by window (api/transcripts.py):
+Transcription decodes and transcribes a recording window by window (services/transcripts.py):
 the header's duration is checked against media.max_audio_seconds before anything is decoded,
 and with stream=true each segment is sent as a server-sent event as soon as it exists.
 """
@@ -19,13 +19,7 @@ import numpy as np
 from flask import Blueprint, Response, g, jsonify, request, stream_with_context
 from pydantic import ValidationError
 
-from mmserve.api.audio_schemas import (
-    AudioClassificationRequest,
-    AudioClassificationResponse,
-    TranscriptionRequest,
-    TranscriptionResponse,
-)
-from mmserve.api.common import _schema_error, services, takes_one_upload
+from mmserve.api.common import schema_error, services, takes_one_upload
 from mmserve.api.media_input import (
     media_param,
     request_audio,
@@ -34,7 +28,17 @@ from mmserve.api.media_input import (
     request_options,
 )
 from mmserve.api.openapi import operation
-from mmserve.api.transcripts import (
+from mmserve.api.schemas.audio import (
+    AudioClassificationRequest,
+    AudioClassificationResponse,
+    TranscriptionRequest,
+    TranscriptionResponse,
+)
+from mmserve.batching.runner import ModelRunner
+from mmserve.errors import ClientError, InvalidRequest, MMServeError, error_body
+from mmserve.media.audio import SAMPLE_RATE, iter_audio_chunks
+from mmserve.models.base import CLASSIFY_AUDIO, TRANSCRIBE, Waveform
+from mmserve.services.transcripts import (
     Transcript,
     check_options,
     speech_windows,
@@ -43,10 +47,6 @@ from mmserve.api.transcripts import (
     verbose_json,
     vtt,
 )
-from mmserve.batching.runner import ModelRunner
-from mmserve.errors import ClientError, InvalidRequest, MMServeError, error_body
-from mmserve.media.audio import SAMPLE_RATE, iter_audio_chunks
-from mmserve.models.base import CLASSIFY_AUDIO, TRANSCRIBE, Waveform
 
 bp = Blueprint("audio", __name__)
 log = logging.getLogger("mmserve.audio")
@@ -85,7 +85,7 @@ def classifications() -> Any:
     duration = len(samples) / SAMPLE_RATE
     pooled = probs.max(axis=0) if body.pooling == "max" else probs.mean(axis=0)
     step = float(runner.model.frame_seconds)
-    window = float(getattr(runner.model, "window_seconds", step))
+    window = float(runner.model.window_seconds or step)
     frames = [
         {
             "start": round(i * step, 3),
@@ -170,7 +170,7 @@ def _transcription_request() -> TranscriptionRequest:
     try:
         return TranscriptionRequest.model_validate(data)
     except ValidationError as e:
-        raise _schema_error(e) from None
+        raise schema_error(e) from None
 
 
 def _options(body: TranscriptionRequest, words: bool) -> dict[str, Any]:

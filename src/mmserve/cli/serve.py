@@ -1,0 +1,41 @@
+"""`mmserve serve` and `mmserve models`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from mmserve.cli.common import CONFIG_OPTION, DATA_DIR_OPTION, cli_errors, load, setup_logging
+from mmserve.config import LOG_LEVELS
+
+
+@click.command()
+@CONFIG_OPTION
+@click.option("--host", help="Address to bind (default 127.0.0.1).")
+@click.option("--port", type=int, help="Port to bind (default 8000; 0 picks a free one).")
+@click.option("--models", help="Comma-separated models: 'minilm' or 'name=local:/dir'.")
+@click.option("--threads", type=int, help="HTTP threads (default 64).")
+@DATA_DIR_OPTION
+@click.option("--log-level", type=click.Choice(LOG_LEVELS), help="Log level (default info).")
+def serve(config_path: Path | None, **overrides: Any) -> None:
+    """Start the HTTP server (gunicorn, one process, threads)."""
+    from mmserve.models.registry import create_model
+    from mmserve.server import serve as run_server
+
+    config = load(config_path, **overrides)
+    setup_logging(config.log_level)
+    with cli_errors():  # fail here, with a readable message, rather than inside the server
+        for model in config.models:
+            create_model(model.id, model.source)
+    run_server(config)
+
+
+@click.command("models")
+def models_command() -> None:
+    """List the model sources this installation knows."""
+    from mmserve.models.registry import list_models
+
+    for name, description in list_models().items():
+        click.echo(f"{name:<10} {description}")
