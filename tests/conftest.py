@@ -9,6 +9,7 @@ from flask.testing import FlaskClient
 
 from mmserve.app import create_app
 from mmserve.config import Config, Limits, ModelConfig
+from tests.auth_helpers import make_auth_app  # noqa: F401  (fixture: apps with auth on)
 
 
 def fake_config(tmp_path: Any, *models: ModelConfig, **limits: Any) -> Config:

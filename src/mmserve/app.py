@@ -13,6 +13,7 @@ from mmserve.cli.serve import models_command
 from mmserve.config import Config, load_config
 from mmserve.jobs import JobRunner
 from mmserve.metrics import Metrics
+from mmserve.services.security import build_security
 from mmserve.services.state import (
     Services,
     fusion_serving,
@@ -41,6 +42,7 @@ def create_app(config: Config | None = None, *, wait_for_models: bool = False) -
     errors.init_app(app)
     api.init_app(app)
     app.cli.add_command(models_command)  # `flask --app mmserve.app models` works too
+    services.security.start()  # flushes usage every [auth] usage_flush_s
     services.jobs.start()  # resumes interrupted jobs; they wait for the models they need
     services.pool.start(wait=wait_for_models)
     return app
@@ -59,4 +61,5 @@ def build_services(config: Config) -> Services:
         jobs=JobRunner(store, pool, config),
         label_sets=open_label_sets(config),
         fusion=fusion_serving(config, metrics),
+        security=build_security(config, metrics),
     )

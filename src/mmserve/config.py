@@ -28,6 +28,9 @@ TOML shape (every key optional):
     Every [media] key can also come from MMSERVE_MEDIA_<KEY> (MMSERVE_MEDIA_ALLOW_URLS=true,
     MMSERVE_MEDIA_URL_ALLOWLIST=a.example,b.example).
 
+    [auth], [auth.oidc], [tls], [cors]: see mmserve.security_config; each key can also come
+    from MMSERVE_AUTH_<KEY>, MMSERVE_AUTH_OIDC_<KEY>, MMSERVE_TLS_<KEY>, MMSERVE_CORS_<KEY>.
+
     [[models]]
     id = "minilm"          # the name clients use
     source = "minilm"      # registry name, or scheme-prefixed: "local:/path/to/dir"
@@ -51,6 +54,16 @@ import platformdirs
 
 from mmserve.errors import ConfigError
 from mmserve.media.policy import MediaPolicy
+from mmserve.security_config import (
+    AUTH_KEYS,
+    CORS_KEYS,
+    OIDC_KEYS,
+    TLS_KEYS,
+    AuthConfig,
+    CorsConfig,
+    OidcConfig,
+    TlsConfig,
+)
 
 ENV_PREFIX = "MMSERVE_"
 # Every capability out of the box (`make serve`): text embeddings, the joint text-image-audio
@@ -117,6 +130,9 @@ class Config:
     log_level: str = "info"
     limits: Limits = field(default_factory=Limits)
     media: MediaPolicy = field(default_factory=MediaPolicy)
+    auth: AuthConfig = field(default_factory=AuthConfig)
+    tls: TlsConfig = field(default_factory=TlsConfig)
+    cors: CorsConfig = field(default_factory=CorsConfig)
     models: tuple[ModelConfig, ...] = field(
         default_factory=lambda: tuple(ModelConfig(id=m) for m in DEFAULT_MODELS)
     )
@@ -178,6 +194,7 @@ def load_config(
     server = _pick(raw, _SERVER_KEYS, "config file")
     limits = _pick(raw.pop("limits", {}), _LIMIT_KEYS, "[limits]")
     media = _pick(raw.pop("media", {}), _MEDIA_KEYS, "[media]")
+    security = _security_sections(raw, env, overrides or {})
     model_tables = _model_tables(raw.pop("models", []))
     if raw:
         raise ConfigError(f"unknown key(s) in config file: {', '.join(sorted(raw))}")
@@ -189,7 +206,7 @@ def load_config(
     }
     for source, values in (("environment", env_values), ("command line", overrides or {})):
         for key, value in values.items():
-            if value is None or key == "models":
+            if value is None or key in ("models", *_SECURITY_OVERRIDES):
                 continue
             target = server if key in _SERVER_KEYS else limits
             types = _SERVER_KEYS | _LIMIT_KEYS
@@ -208,7 +225,56 @@ def load_config(
     specs = (overrides or {}).get("models") or env.get(ENV_PREFIX + "MODELS")
     models = _select_models(specs, model_tables)
     server.setdefault("data_dir", Path(platformdirs.user_data_dir("mmserve")))
-    return Config(**server, limits=Limits(**limits), media=MediaPolicy(**media), models=models)
+    return Config(
+        **server,
+        limits=Limits(**limits),
+        media=MediaPolicy(**media),
+        **security,
+        models=models,
+    )
+
+
+# Command-line flags that set a security key: flag name -> (section, key).
+_SECURITY_OVERRIDES = {
+    "insecure": ("auth", "insecure"),
+    "auth_mode": ("auth", "mode"),
+    "certfile": ("tls", "certfile"),
+    "keyfile": ("tls", "keyfile"),
+    "client_ca": ("tls", "client_ca"),
+}
+
+
+def _security_sections(
+    raw: dict[str, Any], env: Mapping[str, str], overrides: Mapping[str, Any]
+) -> dict[str, Any]:
+    """AuthConfig, TlsConfig and CorsConfig from [auth] (with [auth.oidc]), [tls], [cors],
+    then MMSERVE_AUTH_*, MMSERVE_AUTH_OIDC_*, MMSERVE_TLS_*, MMSERVE_CORS_*, then flags."""
+    auth_table = raw.pop("auth", {})
+    oidc_table = auth_table.pop("oidc", {}) if isinstance(auth_table, dict) else {}
+    tables = {
+        "auth": (auth_table, AUTH_KEYS, "AUTH_"),
+        "oidc": (oidc_table, OIDC_KEYS, "AUTH_OIDC_"),
+        "tls": (raw.pop("tls", {}), TLS_KEYS, "TLS_"),
+        "cors": (raw.pop("cors", {}), CORS_KEYS, "CORS_"),
+    }
+    values = {}
+    for section, (table, types, prefix) in tables.items():
+        where = "[auth.oidc]" if section == "oidc" else f"[{section}]"
+        picked = _pick(table, types, where)
+        for key, kind in types.items():
+            name = ENV_PREFIX + prefix + key.upper()
+            if name in env:
+                picked[key] = _coerce(kind, env[name], name)
+        values[section] = picked
+    for flag, (section, key) in _SECURITY_OVERRIDES.items():
+        if overrides.get(flag) is not None:
+            kind = (AUTH_KEYS | TLS_KEYS)[key]
+            values[section][key] = _coerce(kind, overrides[flag], f"--{flag.replace('_', '-')}")
+    return {
+        "auth": AuthConfig(**values["auth"], oidc=OidcConfig(**values["oidc"])),
+        "tls": TlsConfig(**values["tls"]),
+        "cors": CorsConfig(**values["cors"]),
+    }
 
 
 def replace(config: Config, **changes: Any) -> Config:

@@ -7,7 +7,11 @@
      │    ├── SchemaError         422  wrong types or missing fields, names the field
      │    ├── NotFound            404  unknown model, route or resource
      │    ├── PayloadTooLarge     413  body, pixels, tokens or seconds over a limit
+     │    ├── Unauthorized        401  no credential, or a wrong/revoked/expired one
+     │    ├── Forbidden           403  a valid credential without the route's scope
      │    └── Overloaded          429  queue full; carries Retry-After
+     │         ├── RateLimited    429  the key's requests per second; x-ratelimit-* headers
+     │         └── QuotaExceeded  429  the key's quota of a unit this period; names the reset
      ├── ModelNotReady            503  still loading or failed to load
      ├── DeadlineExceeded         504  the request outlived request_timeout_s
      └── ModelFailed              500  the model raised on this input (opaque, logged)
@@ -82,6 +86,25 @@ class PayloadTooLarge(ClientError):
     code = "payload_too_large"
 
 
+class Unauthorized(ClientError):
+    status = 401
+    type = "authentication_error"
+    code = "unauthorized"
+
+    def __init__(self, message: str, *, challenge: str = "Bearer", **kwargs: Any):
+        super().__init__(message, **kwargs)
+        self.challenge = challenge
+
+    def headers(self) -> dict[str, str]:
+        return {"WWW-Authenticate": self.challenge}
+
+
+class Forbidden(ClientError):
+    status = 403
+    type = "permission_error"
+    code = "insufficient_scope"
+
+
 class Overloaded(ClientError):
     status = 429
     type = "rate_limit_error"
@@ -93,6 +116,21 @@ class Overloaded(ClientError):
 
     def headers(self) -> dict[str, str]:
         return {"Retry-After": str(self.retry_after_s)}
+
+
+class RateLimited(Overloaded):
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, limit_headers: dict[str, str], **kwargs: Any):
+        super().__init__(message, **kwargs)
+        self.limit_headers = limit_headers
+
+    def headers(self) -> dict[str, str]:
+        return {**super().headers(), **self.limit_headers}
+
+
+class QuotaExceeded(Overloaded):
+    code = "quota_exceeded"
 
 
 class ModelNotReady(MMServeError):

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import ipaddress
 import logging
+import ssl
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
 
 from mmserve.config import Config
+from mmserve.errors import ConfigError
 
 log = logging.getLogger("mmserve.server")
 
@@ -66,6 +69,7 @@ class GunicornServer(BaseApplication):  # type: ignore[misc]
             "accesslog": None,
             "errorlog": "-",
             "control_socket_disable": True,  # one server per port; nothing to steer at run time
+            **tls_options(self.config),
         }
         for key, value in options.items():
             self.cfg.set(key, value)
@@ -79,10 +83,54 @@ class GunicornServer(BaseApplication):  # type: ignore[misc]
         return create_app(self.config)
 
 
+def tls_options(config: Config) -> dict[str, Any]:
+    """gunicorn's TLS settings from [tls]: TLS 1.2 or later; client certificates required
+    when client_ca is set."""
+    tls = config.tls
+    if not tls.enabled:
+        return {}
+    options: dict[str, Any] = {"certfile": str(tls.certfile), "keyfile": str(tls.keyfile)}
+    if tls.client_ca is not None:
+        options |= {"ca_certs": str(tls.client_ca), "cert_reqs": ssl.CERT_REQUIRED}
+    return options
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve to anything
+
+
+def check_exposure(config: Config) -> None:
+    """Refuse to serve a non-loopback address with auth off, unless asked to."""
+    if config.auth.enabled:
+        log.info("auth %s", config.auth.mode)
+        return
+    if not is_loopback(config.host) and not config.auth.insecure:
+        raise ConfigError(
+            f"refusing to serve {config.host} with auth off: anyone who reaches that address "
+            "could embed, read and delete every collection, register models and start jobs. "
+            'Turn auth on ([auth] mode = "keys", then `mmserve keys create`), or pass '
+            "--insecure ([auth] insecure = true) if a proxy in front does the checking"
+        )
+    log.warning(
+        "auth off: anyone who reaches %s:%d may use every route%s",
+        config.host,
+        config.port,
+        " (--insecure)" if not is_loopback(config.host) else "",
+    )
+
+
 def serve(config: Config) -> None:
+    check_exposure(config)
+    scheme = "https" if config.tls.enabled else "http"
     log.info(
-        "serving models %s on http://%s:%d",
+        "serving models %s on %s://%s:%d",
         ", ".join(m.id for m in config.models),
+        scheme,
         config.host,
         config.port,
     )

@@ -1,13 +1,15 @@
 """The HTTP side: routes/ (one Blueprint per resource: parse, call a service, encode),
 schemas/ (one pydantic module per resource), hooks.py (request ids, body limits, latency),
-openapi.py, and the request helpers common.py and media_input.py.
+security.py (hooks: who calls, scopes, rates, quotas, metering, audit, CORS), scopes.py
+(the scope each route needs), openapi.py, and the request helpers common.py and
+media_input.py.
 
 May import services/, jobs/ and everything below them; nothing but app.py imports api/.
 """
 
 from flask import Flask
 
-from mmserve.api import hooks, openapi
+from mmserve.api import hooks, openapi, security
 from mmserve.api.routes import (
     audio,
     classifications,
@@ -18,6 +20,7 @@ from mmserve.api.routes import (
     images,
     jobs,
     models,
+    usage,
 )
 
 BLUEPRINTS = (
@@ -31,10 +34,12 @@ BLUEPRINTS = (
     classifications.bp,
     audio.bp,
     fusion.bp,
+    usage.bp,
 )
 
 
 def init_app(app: Flask) -> None:
     hooks.init_app(app)
+    security.init_app(app)  # after hooks: its errors carry the request id
     for blueprint in BLUEPRINTS:
         app.register_blueprint(blueprint)

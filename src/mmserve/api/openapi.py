@@ -14,6 +14,7 @@ from pydantic.json_schema import models_json_schema
 from mmserve import __version__
 from mmserve.api import contract
 from mmserve.api.schemas.common import ErrorResponse
+from mmserve.api.scopes import add_security
 
 bp = Blueprint("openapi", __name__, template_folder="templates")
 
@@ -21,10 +22,12 @@ F = TypeVar("F", bound=Callable[..., Any])
 REF = "#/components/schemas/{model}"
 ERROR_STATUSES = {
     400: "Invalid request",
+    401: "No credential, or an unknown, revoked or expired one (see WWW-Authenticate)",
+    403: "The credential lacks the route's scope",
     404: "Not found",
     413: "Over a limit",
     422: "Wrong field type",
-    429: "Overloaded; see Retry-After",
+    429: "Overloaded, rate-limited or over quota; see Retry-After",
     500: "Internal error (opaque, with a request id)",
     503: "Model not ready",
     504: "Timed out",
@@ -70,20 +73,20 @@ def build_document(app: Flask) -> dict[str, Any]:
         declared = getattr(view, "__openapi__", None)
         if declared:
             for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
-                operations.append((_openapi_path(rule.rule), method.lower(), declared))
+                operations.append((_openapi_path(rule.rule), method.lower(), declared, rule.rule))
     models = {ErrorResponse}
-    for _, _, declared in operations:
+    for _, _, declared, _ in operations:
         models.update(m for m in (declared["request"], declared["response"]) if m)
     refs, defs = models_json_schema(
         [(m, "validation") for m in sorted(models, key=lambda m: m.__name__)], ref_template=REF
     )
     paths: dict[str, dict[str, Any]] = {}
     examples = contract.request_examples()
-    for path, method, declared in sorted(operations, key=lambda o: (o[0], o[1])):
+    for path, method, declared, _ in sorted(operations, key=lambda o: (o[0], o[1])):
         op = _operation(path, declared, refs)
         _add_contract(op, method, path, examples.get((method, path), []))
         paths.setdefault(path, {})[method] = op
-    return {
+    document = {
         "openapi": "3.1.0",
         "info": {
             "title": "mmserve",
@@ -93,6 +96,8 @@ def build_document(app: Flask) -> dict[str, Any]:
         "paths": paths,
         "components": {"schemas": defs.get("$defs", {})},
     }
+    add_security(document, [(path, method, rule) for path, method, _, rule in operations])
+    return document
 
 
 def _operation(path: str, declared: dict[str, Any], refs: dict[Any, Any]) -> dict[str, Any]:

@@ -1,5 +1,6 @@
 """The `mmserve` command line: a click group (mmserve.cli:main) and one module per command
-family: serve.py (serve, models), search.py (index, search), fusion.py (mmserve fusion ...).
+family: serve.py (serve, models), search.py (index, search), fusion.py (mmserve fusion ...),
+keys.py (mmserve keys ...).
 common.py holds the one configuration loader and error translation they all use.
 
 Commands call services/, jobs/ and the layers below, never api/; nothing imports cli/ but
@@ -12,6 +13,7 @@ import click
 
 from mmserve import __version__
 from mmserve.cli.fusion import fusion_group
+from mmserve.cli.keys import keys_group
 from mmserve.cli.search import index_command, search_command
 from mmserve.cli.serve import models_command, serve
 
@@ -22,5 +24,5 @@ def main() -> None:
     """mmserve: multimodal models behind one HTTP API."""
 
 
-for command in (serve, models_command, index_command, search_command, fusion_group):
+for command in (serve, models_command, index_command, search_command, fusion_group, keys_group):
     main.add_command(command)

@@ -9,6 +9,7 @@ import click
 
 from mmserve.cli.common import CONFIG_OPTION, DATA_DIR_OPTION, cli_errors, load, setup_logging
 from mmserve.config import LOG_LEVELS
+from mmserve.security_config import AUTH_MODES
 
 
 @click.command()
@@ -19,6 +20,24 @@ from mmserve.config import LOG_LEVELS
 @click.option("--threads", type=int, help="HTTP threads (default 64).")
 @DATA_DIR_OPTION
 @click.option("--log-level", type=click.Choice(LOG_LEVELS), help="Log level (default info).")
+@click.option(
+    "--auth-mode",
+    type=click.Choice(AUTH_MODES),
+    help="Who may call: off (default), keys, oidc, keys+oidc ([auth] mode).",
+)
+@click.option(
+    "--insecure",
+    is_flag=True,
+    default=None,
+    help="Serve a non-loopback address with auth off (anyone who reaches it can use it).",
+)
+@click.option("--certfile", type=click.Path(dir_okay=False), help="TLS certificate (PEM).")
+@click.option("--keyfile", type=click.Path(dir_okay=False), help="TLS private key (PEM).")
+@click.option(
+    "--client-ca",
+    type=click.Path(dir_okay=False),
+    help="Require client certificates signed by this CA (PEM).",
+)
 def serve(config_path: Path | None, **overrides: Any) -> None:
     """Start the HTTP server (gunicorn, one process, threads)."""
     from mmserve.models.registry import create_model
@@ -29,7 +48,8 @@ def serve(config_path: Path | None, **overrides: Any) -> None:
     with cli_errors():  # fail here, with a readable message, rather than inside the server
         for model in config.models:
             create_model(model.id, model.source)
-    run_server(config)
+    with cli_errors():  # e.g. a public address with auth off (server.check_exposure)
+        run_server(config)
 
 
 @click.command("models")

@@ -3,7 +3,8 @@
 Pure code: no Flask, no model. Every rejection is a ClientError from mmserve.errors whose
 `param` is the field the caller named. Pillow and PyAV are imported on first use, so this
 package imports without them. A server-side path a client names is kept inside the media
-root by mmserve.files.confined.
+root by mmserve.files.confined. metering.py is where decoders (and the layers above)
+report what they processed, for usage and quotas.
 
 May import only the leaf modules errors and files (the bottom layer).
 """

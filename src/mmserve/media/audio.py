@@ -20,6 +20,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from mmserve.errors import InvalidRequest, PayloadTooLarge
+from mmserve.media import metering
 from mmserve.media.formats import AUDIO_FORMATS, describe, sniff_audio
 from mmserve.media.optional import optional_import
 from mmserve.media.policy import DEFAULT_POLICY, MediaPolicy
@@ -57,7 +58,9 @@ def decode_audio(
     data that is not a supported, decodable audio file.
     """
     blocks, expected = _decoded_blocks(data, policy, field, sample_rate)
-    return _join(blocks, expected)
+    samples = _join(blocks, expected)
+    metering.add("audio_seconds", len(samples) / sample_rate)
+    return samples
 
 
 def iter_audio_chunks(
@@ -78,7 +81,17 @@ def iter_audio_chunks(
     if chunk_seconds <= 0:
         raise ValueError(f"chunk_seconds must be positive, got {chunk_seconds}")
     blocks, _ = _decoded_blocks(data, policy, field, sample_rate)
-    return _rechunk(blocks, round(chunk_seconds * sample_rate))
+    # The sink is taken now, in the request: a streamed response decodes after it returned.
+    chunks = _rechunk(blocks, round(chunk_seconds * sample_rate))
+    return _metered(chunks, sample_rate, metering.current())
+
+
+def _metered(
+    chunks: Iterator[np.ndarray], sample_rate: int, sink: metering.Sink
+) -> Iterator[np.ndarray]:
+    for chunk in chunks:
+        sink("audio_seconds", len(chunk) / sample_rate)
+        yield chunk
 
 
 def audio_seconds(

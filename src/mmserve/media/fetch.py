@@ -54,8 +54,20 @@ class Target(NamedTuple):
         return host if self.port == DEFAULT_PORTS[self.scheme] else f"{host}:{self.port}"
 
 
+class Fetched(NamedTuple):
+    body: bytes
+    max_age_s: float | None  # Cache-Control max-age of the response, if it gave one
+
+
 def fetch_url(url: str, *, policy: MediaPolicy, max_bytes: int, field: str = "image") -> bytes:
     """The body of a 200 response to GET `url`, at most `max_bytes` long."""
+    return fetch_response(url, policy=policy, max_bytes=max_bytes, field=field).body
+
+
+def fetch_response(
+    url: str, *, policy: MediaPolicy, max_bytes: int, field: str = "image"
+) -> Fetched:
+    """Like fetch_url, with how long the response may be cached (a JWKS is)."""
     if not policy.allow_urls:
         raise _refused(
             field,
@@ -66,9 +78,9 @@ def fetch_url(url: str, *, policy: MediaPolicy, max_bytes: int, field: str = "im
     deadline = time.monotonic() + policy.fetch_timeout_s
     target = check_url(url, policy, field)
     for _ in range(MAX_REDIRECTS + 1):
-        body, location = _get(target, policy, max_bytes, deadline, field)
+        fetched, location = _get(target, policy, max_bytes, deadline, field)
         if location is None:
-            return body
+            return fetched
         target = _redirect(target, location, policy, field)
     raise _refused(field, f"the URL redirects more than {MAX_REDIRECTS} times", "fetch_failed")
 
@@ -194,8 +206,8 @@ def _connect_any(addresses: list[str], port: int, policy: MediaPolicy) -> socket
 
 def _get(
     target: Target, policy: MediaPolicy, max_bytes: int, deadline: float, field: str
-) -> tuple[bytes, str | None]:
-    """(body, None) for a 200, (b"", location) for a redirect; refuses anything else."""
+) -> tuple[Fetched, str | None]:
+    """(response, None) for a 200, (empty, location) for a redirect; refuses anything else."""
     addresses = checked_addresses(target.host, target.port, policy, field)
     connection = _PinnedConnection(target, addresses, policy)
     watchdog = threading.Timer(max(0.0, deadline - time.monotonic()), connection.abort)
@@ -221,7 +233,7 @@ def _get(
 
 def _exchange(
     connection: _PinnedConnection, target: Target, max_bytes: int, field: str
-) -> tuple[bytes, str | None]:
+) -> tuple[Fetched, str | None]:
     headers = {
         "Host": target.host_header(),
         "User-Agent": USER_AGENT,
@@ -236,14 +248,23 @@ def _exchange(
                 raise _refused(
                     field, f"the URL answered {response.status} without a Location", "fetch_failed"
                 )
-            return b"", location
+            return Fetched(b"", None), location
         if response.status != 200:
             raise _refused(
                 field,
                 f"fetching the URL answered HTTP {response.status} {response.reason}",
                 "fetch_failed",
             )
-        return _read_capped(response, max_bytes, field), None
+        body = _read_capped(response, max_bytes, field)
+        return Fetched(body, _max_age(response.getheader("Cache-Control", ""))), None
+
+
+def _max_age(cache_control: str) -> float | None:
+    for directive in cache_control.split(","):
+        name, _, value = directive.strip().partition("=")
+        if name.lower() == "max-age" and value.strip().isdigit():
+            return float(value)
+    return None
 
 
 def _read_capped(response: http.client.HTTPResponse, max_bytes: int, field: str) -> bytes:

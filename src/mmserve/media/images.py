@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from mmserve.errors import InvalidRequest, PayloadTooLarge
+from mmserve.media import metering
 from mmserve.media.formats import IMAGE_FORMATS, describe, sniff_image
 from mmserve.media.optional import optional_import
 from mmserve.media.policy import DEFAULT_POLICY, MEGAPIXEL, MediaPolicy
@@ -64,6 +65,7 @@ def decode_image(
         check_pixels(image.size, policy, field)
         image.load()  # the first frame only, for GIF, WebP and TIFF
         image = _upright(image)
+        metering.add("image_megapixels", image.width * image.height / 1e6)
         return to_rgb(image)
     except (pil.DecompressionBombError, pil.DecompressionBombWarning) as e:
         # Pillow's own guard, for sizes it meets before ours (in the header parse itself,

@@ -5,6 +5,12 @@
     transcripts   transcribe a recording window by window; OpenAI's response formats
     fusion        serve the fusion registry's active models (runners kept in step)
     state         Services: the one typed object holding every subsystem of an app
+    security      Services.security: keys, authentication, rate limits, usage, grants, audit
+    auth, oidc    who a credential belongs to (API key, OIDC token) and its scopes
+    ratelimit     token buckets per key
+    usage         metered usage, quotas per day or month, flushed to auth.sqlite3
+    pii           regex redaction of personal data in text
+    deidentify    the `deidentify` field applied to transcripts, OCR and stored items
 
 May import batching/, store/, fusion/, models/, media/ and the leaf modules (config, errors,
 metrics, files); never flask, api/, cli/ or jobs/ (jobs/ calls services, not the reverse).

@@ -32,6 +32,7 @@ import numpy as np
 
 from mmserve.batching.pool import ModelPool
 from mmserve.errors import ClientError, InvalidRequest, SchemaError, UnsupportedCapability
+from mmserve.media import metering
 from mmserve.media.formats import clip
 from mmserve.media.policy import DEFAULT_POLICY, MediaPolicy
 from mmserve.media.sources import load_audio, load_image
@@ -217,6 +218,10 @@ def embed_contents(
         _preprocess(runner.model, c.value, name) for c, name in zip(contents, names, strict=True)
     ]
     vectors = runner.infer(payloads, timeout_s, request_id)
+    count = getattr(runner.model, "count_tokens", None)
+    if count is not None:
+        texts = [p for c, p in zip(contents, payloads, strict=True) if c.modality == "text"]
+        metering.add("text_tokens", sum(count(p) for p in texts))
     return Embedded(runner.model.id, [np.asarray(v, dtype=np.float32) for v in vectors], payloads)
 
 

@@ -14,6 +14,7 @@ from mmserve.batching.pool import ModelPool
 from mmserve.config import Config
 from mmserve.metrics import Metrics
 from mmserve.services.fusion import FusionServing
+from mmserve.services.security import Security
 from mmserve.store import SearchStore
 from mmserve.store.fusion_models import FusionRegistry
 from mmserve.store.label_sets import LabelSetStore
@@ -44,13 +45,16 @@ class Services:
     jobs: JobQueue  # runs the store's queued jobs in a background thread
     label_sets: LabelSetStore  # named label sets for zero-shot classification
     fusion: FusionServing  # the registry's active fusion models and their runners
+    security: Security  # keys, authentication, rate limits, usage, collection grants, audit
 
     def close(self) -> None:
         """Stop what runs, in dependency order: fusion runners, then the job runner (it
-        writes to the store), then the store (saving index files with unsaved changes)."""
+        writes to the store), then the store (saving index files with unsaved changes),
+        then security (writing pending usage; no request runs any more)."""
         self.fusion.stop()
         self.jobs.stop()
         self.store.close()
+        self.security.close()
 
 
 def open_search_store(config: Config) -> SearchStore:

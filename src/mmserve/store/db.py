@@ -31,8 +31,18 @@ class StoreClosed(MMServeError):
 
 
 class Database:
-    def __init__(self, path: Path, *, busy_timeout_s: float = 30.0):
+    def __init__(
+        self,
+        path: Path,
+        *,
+        busy_timeout_s: float = 30.0,
+        schema: tuple[str, ...] | list[str] = tuple(SCHEMA),
+        schema_version: int = SCHEMA_VERSION,
+    ):
+        """`schema`: the CREATE statements of this file (default: the search store's)."""
         self.path = path
+        self.schema = tuple(schema)
+        self.schema_version = schema_version
         self.busy_timeout_s = busy_timeout_s
         self._write_lock = threading.Lock()
         self._local = threading.local()
@@ -102,11 +112,11 @@ class Database:
         conn.execute("PRAGMA journal_mode=WAL")
         with self.write() as conn:
             version = conn.execute("PRAGMA user_version").fetchone()[0]
-            if version > SCHEMA_VERSION:
+            if version > self.schema_version:
                 raise MMServeError(
                     f"{self.path} was written by a newer mmserve (schema {version}, this one "
-                    f"knows {SCHEMA_VERSION}); upgrade mmserve or use another data_dir"
+                    f"knows {self.schema_version}); upgrade mmserve or use another data_dir"
                 )
-            for statement in SCHEMA:
+            for statement in self.schema:
                 conn.execute(statement)
-            conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            conn.execute(f"PRAGMA user_version={self.schema_version}")

@@ -38,6 +38,7 @@ from mmserve.batching.runner import ModelRunner
 from mmserve.errors import ClientError, InvalidRequest, MMServeError, error_body
 from mmserve.media.audio import SAMPLE_RATE, iter_audio_chunks
 from mmserve.models.base import CLASSIFY_AUDIO, TRANSCRIBE, Waveform
+from mmserve.services.deidentify import redact_segments, wants_text
 from mmserve.services.transcripts import (
     Transcript,
     check_options,
@@ -133,6 +134,15 @@ def transcriptions() -> Any:
             "timestamp_granularities: word timestamps need response_format=verbose_json",
             param="timestamp_granularities",
         )
+    redactions: dict[str, int] | None = None
+    if wants_text(body.deidentify):
+        if words:
+            raise InvalidRequest(
+                "deidentify: word timestamps would show what 'text' redacts (a phone number "
+                "spans words); ask for segment timestamps only",
+                param="deidentify",
+            )
+        redactions = {}
     options = _options(body, words)
     check_options(runner, options)
     data = request_media_bytes("audio", "audio")
@@ -144,6 +154,8 @@ def transcriptions() -> Any:
     windows = speech_windows(itertools.chain([first], chunks))
     timeout_s = services().config.limits.request_timeout_s
     parts = transcribe_windows(runner, windows, options, timeout_s, g.get("request_id"))
+    if redactions is not None:
+        parts = redact_segments(parts, redactions)
     if body.stream:
         events = _events(parts, g.get("request_id"))
         # no-cache and X-Accel-Buffering: proxies (nginx) pass each event on at once
@@ -152,7 +164,7 @@ def transcriptions() -> Any:
     transcript = Transcript()
     for part in parts:
         transcript.add(part)
-    return _formatted(transcript, body.response_format, words)
+    return _formatted(transcript, body.response_format, words, redactions)
 
 
 def _transcription_request() -> TranscriptionRequest:
@@ -184,14 +196,22 @@ def _options(body: TranscriptionRequest, words: bool) -> dict[str, Any]:
     return {name: value for name, value in values.items() if value is not None}
 
 
-def _formatted(transcript: Transcript, response_format: str, words: bool) -> Any:
+def _formatted(
+    transcript: Transcript, response_format: str, words: bool, redactions: dict[str, int] | None
+) -> Any:
+    """The transcript in `response_format`; with redactions, JSON formats carry them as
+    `redactions` and text formats as an X-Redactions header ("email=1,phone=2")."""
+    extra = {} if redactions is None else {"redactions": redactions}
     if response_format == "json":
-        return jsonify({"text": transcript.text})
+        return jsonify({"text": transcript.text, **extra})
     if response_format == "verbose_json":
-        return jsonify(verbose_json(transcript, words))
+        return jsonify({**verbose_json(transcript, words), **extra})
     text = {"text": transcript.text + "\n", "srt": srt, "vtt": vtt}[response_format]
     body = text if isinstance(text, str) else text(transcript.segments)
-    return Response(body, mimetype=MIMETYPES[response_format])
+    response = Response(body, mimetype=MIMETYPES[response_format])
+    if redactions is not None:
+        response.headers["X-Redactions"] = ",".join(f"{k}={v}" for k, v in redactions.items())
+    return response
 
 
 def _events(parts: Iterator[Any], request_id: str | None) -> Iterator[str]:

@@ -31,8 +31,10 @@ from mmserve.api.schemas.collections import (
     SearchRequest,
     SearchResponse,
 )
+from mmserve.api.security import readable, security
 from mmserve.errors import InvalidRequest, NotFound, SchemaError
 from mmserve.models.base import EMBED_TEXT
+from mmserve.services.deidentify import redact_content, redact_value, wants_text
 from mmserve.services.store_embed import Piece, embed_pieces, to_piece
 from mmserve.store import Collection, Item, ItemInput
 
@@ -54,11 +56,15 @@ MAX_PAGE = 1000  # items per page of GET .../items
 def create_collection() -> Any:
     """The collection records its model and dimension and refuses vectors from another."""
     body = parse_body(CollectionCreate)
+    wants_text(body.deidentify)  # refuses "faces" before anything is made
     svc = services()
     dim = _model_dim(body.model, body.dim)
     found = svc.store.create_collection(
         body.name, model=body.model, dim=dim, metadata_schema=body.metadata_schema
     )
+    security().access.forget(found.name)  # nothing left from an earlier one of that name
+    if body.deidentify:
+        security().access.set_deidentify(found.name, body.deidentify)
     return jsonify(_collection(svc.store.get_collection(found.name)))
 
 
@@ -66,7 +72,8 @@ def create_collection() -> Any:
 @operation("List collections", tags=["collections"], response=CollectionList)
 def list_collections() -> Any:
     found = services().store.list_collections()
-    return jsonify(object="list", data=[_collection(c) for c in found])
+    visible = set(readable([c.name for c in found]))  # restricted ones: owners and readers
+    return jsonify(object="list", data=[_collection(c) for c in found if c.name in visible])
 
 
 @bp.get("/v1/collections/<name>")
@@ -98,6 +105,10 @@ def add_items(name: str) -> Any:
     cache) or a precomputed `vector`. The batch is written in one transaction: a 200 means
     every item is on disk and survives a crash of the server right after."""
     body = parse_body(ItemsAdd)
+    redactions: dict[str, int] | None = None
+    if wants_text([*body.deidentify, *security().access.deidentify(name)]):
+        redactions = {}
+        body.items = [_redacted(item, redactions) for item in body.items]
     svc = services()
     collection = _find(name)
     limit = svc.config.limits.max_inputs
@@ -130,9 +141,19 @@ def add_items(name: str) -> Any:
             vector, modality, digest = item.vector, "vector", None
         inputs.append(ItemInput(vector, modality, item.id, digest, item.metadata or {}))
     ids = svc.store.upsert_items(name, inputs)  # names bad fields: items[3].vector
-    return jsonify(
-        object="list",
-        data=[{"id": i, "modality": x.modality} for i, x in zip(ids, inputs, strict=True)],
+    data = [{"id": i, "modality": x.modality} for i, x in zip(ids, inputs, strict=True)]
+    extra = {} if redactions is None else {"redactions": redactions}
+    return jsonify(object="list", data=data, **extra)
+
+
+def _redacted(item: ItemIn, counts: dict[str, int]) -> ItemIn:
+    """The item with personal data redacted from its text content and metadata strings:
+    what is embedded and stored is the redacted text (ids are kept: they are keys)."""
+    return item.model_copy(
+        update={
+            "content": redact_content(item.content, counts),
+            "metadata": redact_value(item.metadata, counts),
+        }
     )
 
 
@@ -307,7 +328,14 @@ def _collection(c: Collection) -> dict[str, Any]:
         "metadata_schema": c.metadata_schema,
         "created_at": int(c.created_at),
         "item_count": c.item_count,
+        **_deidentify_of(c.name),
     }
+
+
+def _deidentify_of(name: str) -> dict[str, Any]:
+    """{"deidentify": [...]} for a collection that strips on every write, else nothing."""
+    kinds = security().access.deidentify(name)
+    return {"deidentify": kinds} if kinds else {}
 
 
 def _item(item: Item, with_vector: bool) -> dict[str, Any]:

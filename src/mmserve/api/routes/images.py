@@ -20,6 +20,7 @@ from mmserve.api.schemas.images import CaptionRequest, CaptionResponse, ImageReq
 from mmserve.batching.runner import ModelRunner
 from mmserve.errors import ClientError, UnsupportedCapability
 from mmserve.models.base import CAPTION_IMAGE, CLASSIFY_IMAGE, OCR
+from mmserve.services.deidentify import redact_lines, wants_text
 
 bp = Blueprint("images", __name__)
 
@@ -45,16 +46,17 @@ def ocr() -> Any:
     """Printed text, line by line in reading order, with boxes and confidences. The image
     comes as JSON `image` or as a multipart upload named `file`."""
     body = request_options(ImageRequest)
+    redactions: dict[str, int] | None = {} if wants_text(body.deidentify) else None
     runner = _runner(body.model, OCR)
     image = request_image("image")
     lines = _run(runner, image)
-    return jsonify(
-        {
-            "model": runner.model.id,
-            "text": "\n".join(line["text"] for line in lines),
-            "lines": lines,
-        }
-    )
+    if redactions is not None:
+        lines = redact_lines(lines, redactions)
+    answer = {"model": runner.model.id, "text": "\n".join(line["text"] for line in lines)}
+    answer["lines"] = lines
+    if redactions is not None:
+        answer["redactions"] = redactions
+    return jsonify(answer)
 
 
 @bp.post("/v1/images/captions")
@@ -72,6 +74,7 @@ def captions() -> Any:
     "A photo of a tabby cat." or "A photo of a street sign with the text 'STOP'."; it is
     not written by a captioning model, and the response says so in `method`."""
     body = request_options(CaptionRequest)
+    redactions: dict[str, int] | None = {} if wants_text(body.deidentify) else None
     runner = _caption_runner(body.model)
     image = request_image("image")
     if CAPTION_IMAGE in runner.model.capabilities:
@@ -81,10 +84,15 @@ def captions() -> Any:
     labels = top_labels(probs, runner.model.class_names, TOP_LABELS)
     ocr_runner = _default_ocr() if body.ocr else None
     lines = _run(ocr_runner, image) if ocr_runner else []
+    if redactions is not None:
+        lines = redact_lines(lines, redactions)
     caption = compose_caption(labels, lines)
     text = "\n".join(line["text"] for line in lines)
     ocr_id = ocr_runner.model.id if ocr_runner else None
-    return jsonify(_caption_body(caption, "composed", labels, text, runner.model.id, ocr_id))
+    answer = _caption_body(caption, "composed", labels, text, runner.model.id, ocr_id)
+    if redactions is not None:
+        answer["redactions"] = redactions
+    return jsonify(answer)
 
 
 def top_labels(probs: np.ndarray, names: list[str], k: int) -> list[dict[str, Any]]:

@@ -17,6 +17,7 @@ from mmserve.api.openapi import operation
 from mmserve.api.schemas.jobs import JobCreate, JobList, JobOut
 from mmserve.errors import InvalidRequest
 from mmserve.jobs import get_job_type, parse_params
+from mmserve.media import metering
 from mmserve.store import Job
 
 bp = Blueprint("jobs", __name__)
@@ -41,6 +42,8 @@ def create_job() -> Any:
     if kind.check is not None:
         kind.check(params, svc.config)
     job = svc.store.jobs.create(kind.name, params.model_dump(mode="json"))
+    if kind.name == "fusion-train":
+        metering.add("training_jobs", 1)
     svc.jobs.wake()
     return jsonify(job_json(job)), 202
 

@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from mmserve.api.schemas.common import Label
+from mmserve.api.schemas.common import Deidentify, Label
 
 AUDIO_DESCRIPTION = (
     "The clip (WAV, FLAC, OGG/Opus, MP3, MP4/M4A, AAC or WebM): base64, a data: URI, an "
@@ -73,6 +73,7 @@ class TranscriptionRequest(BaseModel):
         description="Server-sent events: one transcript.text.delta per segment as soon as "
         "it is transcribed, then transcript.text.done (or an error event)",
     )
+    deidentify: Deidentify
 
 
 class Segment(BaseModel):

@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr
 
+from mmserve.api.schemas.common import Deidentify
 from mmserve.config import Limits
 from mmserve.store.names import COLLECTION
 from mmserve.store.records import MAX_DIM, MAX_ID_CHARS, SCHEMA_TYPES
@@ -45,6 +46,7 @@ class CollectionCreate(BaseModel):
         '"boolean", "array", "object"',
         examples=[{"kind": "string", "year": "integer"}],
     )
+    deidentify: Deidentify  # applied to every write, besides what a request asks
 
 
 class CollectionOut(BaseModel):
@@ -55,6 +57,10 @@ class CollectionOut(BaseModel):
     metadata_schema: dict[str, str] | None
     created_at: int
     item_count: int | None
+    deidentify: list[str] = Field(
+        default_factory=list,
+        description="What every write to the collection strips (present only when set)",
+    )
 
 
 class CollectionList(BaseModel):
@@ -90,6 +96,7 @@ class ItemsAdd(BaseModel):
         description=f"At most limits.max_inputs items ({MAX_ITEMS} by default)",
         json_schema_extra={"maxItems": MAX_ITEMS},
     )
+    deidentify: Deidentify
 
 
 class ItemRef(BaseModel):
@@ -100,6 +107,9 @@ class ItemRef(BaseModel):
 class ItemsAdded(BaseModel):
     object: str = "list"
     data: list[ItemRef]
+    redactions: dict[str, int] | None = Field(
+        None, description='With deidentify=["text"]: what was redacted before storing, by type'
+    )
 
 
 class ItemOut(BaseModel):

@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from mmserve.api.schemas.common import Label
+from mmserve.api.schemas.common import Deidentify, Label
 
 IMAGE_DESCRIPTION = (
     "The image: base64, a data: URI, an http(s) URL (if the server allows URLs), a path under "
@@ -28,6 +28,7 @@ class ImageRequest(BaseModel):
     model: str | None = Field(
         None, description="Model id from GET /v1/models; default: the first one that can"
     )
+    deidentify: Deidentify
 
 
 class OcrLine(BaseModel):
@@ -39,6 +40,9 @@ class OcrLine(BaseModel):
 class OcrResponse(BaseModel):
     model: str
     text: str = Field(description="The lines joined with newlines, in reading order")
+    redactions: dict[str, int] | None = Field(
+        None, description='With deidentify=["text"]: what was redacted, by type'
+    )
     lines: list[OcrLine]
 
 
@@ -54,5 +58,8 @@ class CaptionResponse(BaseModel):
     )
     labels: list[Label] = Field(description="The classifier's top 5 (empty for method=model)")
     text: str = Field(description="Text read in the image (empty without an OCR model)")
+    redactions: dict[str, int] | None = Field(
+        None, description='With deidentify=["text"]: what was redacted, by type'
+    )
     model: str = Field(description="The classifier or captioning model used")
     ocr_model: str | None = None
