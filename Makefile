@@ -28,6 +28,8 @@ install-test: install
 	$(PIP) install --quiet -e '.[models,image,audio,search,vision,fusion,hf,auth,test]'
 	# espeak-ng speaks the test sentences (cross-modal search and audio tests), a Debian package
 	command -v espeak-ng >/dev/null || ($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq espeak-ng)
+	# the playground's browser test drives Debian's chromium through chromium-driver (selenium)
+	command -v chromedriver >/dev/null || ($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium chromium-driver)
 
 serve: install
 	$(VENV)/bin/mmserve serve --host $(HOST) --port $(PORT)
@@ -46,6 +48,7 @@ bench: install-test
 	$(PY) benchmarks/bench_images.py
 	$(PY) benchmarks/bench_audio.py
 	$(PY) benchmarks/bench_memory.py
+	$(PY) benchmarks/bench_batches.py
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .ruff_cache

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import time
 import weakref
+from typing import Any
 
 from flask import Flask
 
 from mmserve import api, errors
+from mmserve.api import low_priority
 from mmserve.batching.pool import ModelPool
 from mmserve.cli.serve import models_command
 from mmserve.config import Config, load_config
@@ -34,7 +36,8 @@ def create_app(config: Config | None = None, *, wait_for_models: bool = False) -
     app.config["MAX_CONTENT_LENGTH"] = config.limits.max_body_bytes
     app.config["MMSERVE_STARTED_AT"] = int(time.time())
     app.json.sort_keys = False  # type: ignore[attr-defined]
-    services = build_services(config)
+    # Batch lines call the app's own routes, after clients' requests (api/low_priority.py)
+    services = build_services(config, dispatch=low_priority.init_app(app))
     app.extensions["mmserve"] = services
     # Flask has no "app stopped" hook: close when the app is collected or at interpreter exit
     # (gunicorn's worker exits through sys.exit), saving index files with unsaved changes.
@@ -48,8 +51,9 @@ def create_app(config: Config | None = None, *, wait_for_models: bool = False) -
     return app
 
 
-def build_services(config: Config) -> Services:
-    """Every subsystem of one app, built once, each from the configuration."""
+def build_services(config: Config, *, dispatch: Any = None) -> Services:
+    """Every subsystem of one app, built once, each from the configuration. `dispatch` lets
+    jobs (batches) call the app's routes: (method, url, body) -> (status, body, request id)."""
     metrics = Metrics()
     pool = ModelPool.from_config(config, metrics)
     store = open_search_store(config)
@@ -58,7 +62,7 @@ def build_services(config: Config) -> Services:
         metrics=metrics,
         pool=pool,
         store=store,
-        jobs=JobRunner(store, pool, config),
+        jobs=JobRunner(store, pool, config, dispatch=dispatch),
         label_sets=open_label_sets(config),
         fusion=fusion_serving(config, metrics),
         security=build_security(config, metrics),

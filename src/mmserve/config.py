@@ -15,6 +15,7 @@ TOML shape (every key optional):
     max_body_bytes = 10485760
     max_inputs = 2048
     request_timeout_s = 30.0
+    max_file_bytes = 104857600   # one /v1/files upload (a batch input)
 
     [media]                # what clients may send as images and audio (mmserve.media.MediaPolicy)
     max_image_bytes = 20971520
@@ -114,11 +115,13 @@ class Limits:
     max_body_bytes: int = 10 * 1024 * 1024  # checked from Content-Length before reading
     max_inputs: int = 2048  # inputs in one embeddings call (OpenAI's limit too)
     request_timeout_s: float = 30.0  # past it a request answers 504
+    max_file_bytes: int = 100 * 1024 * 1024  # one upload to /v1/files (a batch's input)
 
     def __post_init__(self) -> None:
         _check_range("limits", "max_body_bytes", self.max_body_bytes, 1024, 2**34)
         _check_range("limits", "max_inputs", self.max_inputs, 1, 1_000_000)
         _check_range("limits", "request_timeout_s", self.request_timeout_s, 0.001, 86_400)
+        _check_range("limits", "max_file_bytes", self.max_file_bytes, 1024, 2**36)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -152,7 +155,12 @@ class Config:
 
 
 _SERVER_KEYS = {"host": str, "port": int, "threads": int, "data_dir": Path, "log_level": str}
-_LIMIT_KEYS = {"max_body_bytes": int, "max_inputs": int, "request_timeout_s": float}
+_LIMIT_KEYS = {
+    "max_body_bytes": int,
+    "max_inputs": int,
+    "request_timeout_s": float,
+    "max_file_bytes": int,
+}
 _MEDIA_KEYS = {
     "max_image_bytes": int,
     "max_image_pixels": int,

@@ -1,7 +1,8 @@
 """The HTTP side: routes/ (one Blueprint per resource: parse, call a service, encode),
 schemas/ (one pydantic module per resource), hooks.py (request ids, body limits, latency),
 security.py (hooks: who calls, scopes, rates, quotas, metering, audit, CORS), scopes.py
-(the scope each route needs), openapi.py, and the request helpers common.py and
+(the scope each route needs), openapi.py, low_priority.py (batch lines call the routes after
+clients' requests), the playground's static/ files, and the request helpers common.py and
 media_input.py.
 
 May import services/, jobs/ and everything below them; nothing but app.py imports api/.
@@ -12,14 +13,18 @@ from flask import Flask
 from mmserve.api import hooks, openapi, security
 from mmserve.api.routes import (
     audio,
+    batches,
     classifications,
     collections,
     embeddings,
+    files,
     fusion,
     health,
     images,
+    job_reports,
     jobs,
     models,
+    playground,
     usage,
 )
 
@@ -35,6 +40,10 @@ BLUEPRINTS = (
     audio.bp,
     fusion.bp,
     usage.bp,
+    files.bp,
+    batches.bp,
+    playground.bp,
+    job_reports.bp,
 )
 
 

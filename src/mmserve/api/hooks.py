@@ -36,6 +36,9 @@ def body_limit() -> tuple[int, str]:
     included, where that is larger."""
     config = services().config
     view = current_app.view_functions.get(request.endpoint or "")
+    setting = getattr(view, "body_limit_setting", None)  # e.g. /v1/files: max_file_bytes
+    if setting is not None:
+        return getattr(config.limits, setting) + UPLOAD_OVERHEAD_BYTES, f"limits.{setting}"
     kind = getattr(view, "upload_kind", None)
     if kind is not None:
         upload_limit = config.media.max_bytes(kind) * 4 // 3 + UPLOAD_OVERHEAD_BYTES

@@ -56,6 +56,26 @@ ROUTE_SCOPES: dict[tuple[str, str], str] = {
     ("DELETE", "/v1/fusion/models/<name>"): "train",
     ("POST", "/v1/fusion/models/<name>/activate"): "train",
     ("POST", "/v1/fusion/models/<name>/rollback"): "train",
+    ("GET", "/v1/jobs/<job_id>/report"): "train",
+    ("GET", "/v1/collections/<name>/items/<path:item_id>/thumbnail"): "search:read",
+    # Batches are background jobs, and their files feed them: the jobs scope. (With auth on,
+    # a batch's lines run in-process without the creator's credential and are refused: see
+    # docs/batches.md.)
+    ("POST", "/v1/files"): "train",
+    ("GET", "/v1/files"): "train",
+    ("GET", "/v1/files/<file_id>"): "train",
+    ("GET", "/v1/files/<file_id>/content"): "train",
+    ("DELETE", "/v1/files/<file_id>"): "train",
+    ("POST", "/v1/batches"): "train",
+    ("GET", "/v1/batches"): "train",
+    ("GET", "/v1/batches/endpoints"): "train",
+    ("GET", "/v1/batches/<batch_id>"): "train",
+    ("POST", "/v1/batches/<batch_id>/cancel"): "train",
+    # The playground's static page; the API calls it makes need credentials like any other.
+    ("GET", "/"): OPEN,
+    ("GET", "/playground"): OPEN,
+    ("GET", "/playground/"): OPEN,
+    ("GET", "/playground/<path:filename>"): OPEN,
 }
 UNDECLARED = "admin"  # fail closed
 ERROR_REF = "#/components/schemas/ErrorResponse"

@@ -1,5 +1,6 @@
 """The `mmserve` command line: a click group (mmserve.cli:main) and one module per command
 family: serve.py (serve, models), search.py (index, search), fusion.py (mmserve fusion ...),
+jobs.py (mmserve jobs ..., and search --url: a running server, through mmserve.client),
 keys.py (mmserve keys ...).
 common.py holds the one configuration loader and error translation they all use.
 
@@ -13,6 +14,7 @@ import click
 
 from mmserve import __version__
 from mmserve.cli.fusion import fusion_group
+from mmserve.cli.jobs import jobs_group
 from mmserve.cli.keys import keys_group
 from mmserve.cli.search import index_command, search_command
 from mmserve.cli.serve import models_command, serve
@@ -24,5 +26,13 @@ def main() -> None:
     """mmserve: multimodal models behind one HTTP API."""
 
 
-for command in (serve, models_command, index_command, search_command, fusion_group, keys_group):
+for command in (
+    serve,
+    models_command,
+    index_command,
+    search_command,
+    fusion_group,
+    jobs_group,
+    keys_group,
+):
     main.add_command(command)

@@ -87,6 +87,7 @@ def index_command(
     "--filter", "filter_json", help='Metadata filter as JSON: \'{"year": {"gte": 2020}}\''
 )
 @click.option("--id", "by_id", is_flag=True, help="QUERY is an item id: find items like it.")
+@click.option("--url", help="Ask this running server instead of opening the data directory.")
 @CONFIG_OPTION
 @DATA_DIR_OPTION
 def search_command(
@@ -95,6 +96,7 @@ def search_command(
     top_k: int,
     filter_json: str | None,
     by_id: bool,
+    url: str | None,
     config_path: Path | None,
     data_dir: Path | None,
 ) -> None:
@@ -105,6 +107,11 @@ def search_command(
         where = json.loads(filter_json) if filter_json else None
     except json.JSONDecodeError as e:
         raise click.BadParameter(f"not JSON: {e}", param_hint="--filter") from None
+    if url is not None:  # no models loaded here: the server embeds the query
+        from mmserve.cli.jobs import search_remote
+
+        _print_hits(search_remote(url, collection, query, top_k=top_k, where=where, by_id=by_id))
+        return
     config = load(config_path, data_dir=data_dir)
     model = None if by_id else _model_for(config, collection, None)
     with _Session(config, model) as session, cli_errors():

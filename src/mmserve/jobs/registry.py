@@ -45,7 +45,7 @@ from pydantic import BaseModel, ValidationError
 from mmserve.errors import InvalidRequest, SchemaError
 
 # Modules that register job types; importing each runs its @job_type decorators.
-JOB_MODULES = ("mmserve.jobs.index", "mmserve.jobs.fusion_train")
+JOB_MODULES = ("mmserve.jobs.index", "mmserve.jobs.fusion_train", "mmserve.jobs.batches")
 
 
 @dataclass(frozen=True)

@@ -48,6 +48,9 @@ class JobContext:
     config: Any  # mmserve.config.Config
     resumed: bool = False
     stopping: threading.Event = field(default_factory=threading.Event)
+    # (method, url, body) -> (status, JSON body, request id): calls the server's own routes
+    # at a lower priority than clients' requests (batches use it); None outside a server
+    dispatch: Any = None
 
     def check(self) -> None:
         """Raise JobStopped if the job was cancelled or the runner is stopping."""
@@ -63,11 +66,20 @@ class JobContext:
 
 
 class JobRunner:
-    def __init__(self, store: SearchStore, pool: Any, config: Any, *, poll_s: float = POLL_S):
+    def __init__(
+        self,
+        store: SearchStore,
+        pool: Any,
+        config: Any,
+        *,
+        poll_s: float = POLL_S,
+        dispatch: Any = None,
+    ):
         self.store = store
         self.pool = pool
         self.config = config
         self.poll_s = poll_s
+        self.dispatch = dispatch  # see JobContext.dispatch
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
@@ -106,7 +118,9 @@ class JobRunner:
         except ClientError as e:
             return self.store.jobs.update(job.id, state="failed", error=e.message)
         job = self.store.jobs.update(job.id, state="running", error=None)
-        ctx = JobContext(job, self.store, self.pool, self.config, resumed, self._stopping)
+        ctx = JobContext(
+            job, self.store, self.pool, self.config, resumed, self._stopping, self.dispatch
+        )
         log.info("job %s (%s) %s", job.id, job.type, "resumed" if resumed else "started")
         try:
             result = kind.run(ctx, params)
