@@ -18,7 +18,7 @@ import shutil
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
 
@@ -83,12 +83,46 @@ def fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+PATH_MAX_CHARS = 1024  # far below Linux's PATH_MAX (4096 bytes), above any sane client path
+NAME_MAX_BYTES = 255  # one path part, in UTF-8: NAME_MAX of Linux file systems
+
+
+def path_text_problem(raw: str) -> str | None:
+    """Why `raw` cannot be a path (said after "path 'x' ..."), or None. Checked before any
+    system call, where such text raises ValueError or OSError(ENAMETOOLONG)."""
+    if not raw:
+        return "is empty"
+    if "\x00" in raw:
+        return "holds a NUL character"
+    if len(raw) > PATH_MAX_CHARS:
+        return f"is {len(raw):,} characters long; the limit is {PATH_MAX_CHARS}"
+    try:
+        parts = [part.encode() for part in PurePosixPath(raw).parts]
+    except UnicodeEncodeError:
+        return "holds a lone surrogate (not valid Unicode)"
+    if any(len(part) > NAME_MAX_BYTES for part in parts):
+        return f"has a part longer than {NAME_MAX_BYTES} bytes"
+    return None
+
+
+class UnusablePath(ValueError):
+    """A client's path that is no path (see path_text_problem) or cannot be resolved (a
+    symlink loop); its message says why, to follow "path 'x' "."""
+
+
 def confined(raw: str | Path, roots: Sequence[Path]) -> Path | None:
     """`raw` resolved against roots[0] (an absolute `raw` replaces it), every symlink followed
     and every '..' collapsed, if the result lies inside one of `roots`; None if it does not.
     The security rule for every path a client names (server-side media files, folders to
-    index, fusion data and artefacts); the caller says in its error what to do instead.
-    OSError, RuntimeError (a symlink loop) and ValueError (a NUL byte) propagate."""
+    index, fusion data and artefacts); the caller says in its error what to do instead
+    (media.paths.confined_path turns both outcomes into the 400 naming the field).
+    UnusablePath for text that is no path or a path that does not resolve."""
+    problem = path_text_problem(str(raw))
+    if problem:
+        raise UnusablePath(problem)
     resolved_roots = [Path(root).resolve() for root in roots]
-    path = (resolved_roots[0] / raw).resolve()
+    try:
+        path = (resolved_roots[0] / raw).resolve()
+    except (OSError, RuntimeError, ValueError) as e:  # symlink loops
+        raise UnusablePath(f"is invalid ({type(e).__name__})") from e
     return path if any(path.is_relative_to(root) for root in resolved_roots) else None

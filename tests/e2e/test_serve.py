@@ -38,19 +38,33 @@ def mmserve_command() -> list[str]:
 
 
 @contextmanager
-def running_server(folder: Path, *args: str) -> Iterator[tuple[str, subprocess.Popen, Path]]:
+def running_server(
+    folder: Path, *args: str, env: dict[str, str] | None = None
+) -> Iterator[tuple[str, subprocess.Popen, Path]]:
     """`mmserve serve ARGS` on a free port, its data dir and log in `folder`: yields (base
     URL, process, log path) once ready; stops it with SIGTERM and checks it exited cleanly."""
+    with launched_server(folder, *args, env=env) as (base, process, log_path):
+        wait_until_ready(base, process, log_path)
+        yield base, process, log_path
+
+
+@contextmanager
+def launched_server(
+    folder: Path, *args: str, env: dict[str, str] | None = None
+) -> Iterator[tuple[str, subprocess.Popen, Path]]:
+    """As running_server, but yields as soon as the process started (not ready yet). `env`
+    is added to this process' environment, less its MMSERVE_* variables."""
     port = free_port()
     log_path = folder / "server.log"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MMSERVE_")}
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith("MMSERVE_")}
     data_dir = str(folder / "data")
     command = [*mmserve_command(), "serve", "--port", str(port), "--data-dir", data_dir, *args]
     with log_path.open("w") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
+        process = subprocess.Popen(
+            command, stdout=log, stderr=subprocess.STDOUT, env={**inherited, **(env or {})}
+        )
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_until_ready(base, process, log_path)
         yield base, process, log_path
     finally:
         process.send_signal(signal.SIGTERM)
@@ -69,8 +83,10 @@ def server(tmp_path_factory):
         yield base, log_path
 
 
-def wait_until_ready(base: str, process: subprocess.Popen, log_path: Path) -> None:
-    deadline = time.monotonic() + START_TIMEOUT_S
+def wait_until_ready(
+    base: str, process: subprocess.Popen, log_path: Path, timeout_s: float = START_TIMEOUT_S
+) -> None:
+    deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if process.poll() is not None:
             pytest.fail(f"server exited early:\n{log_path.read_text()}")
@@ -81,7 +97,7 @@ def wait_until_ready(base: str, process: subprocess.Popen, log_path: Path) -> No
             # Not listening yet, or too busy loading models to answer within the second.
             pass
         time.sleep(0.2)
-    pytest.fail(f"server not ready in {START_TIMEOUT_S} s:\n{log_path.read_text()}")
+    pytest.fail(f"server not ready in {timeout_s:g} s:\n{log_path.read_text()}")
 
 
 @pytest.fixture(scope="module")

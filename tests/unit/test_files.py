@@ -3,7 +3,13 @@ import stat
 
 import pytest
 
-from mmserve.files import confined, replaced_atomically, replaced_dir_atomically, write_atomically
+from mmserve.files import (
+    UnusablePath,
+    confined,
+    replaced_atomically,
+    replaced_dir_atomically,
+    write_atomically,
+)
 
 
 def test_write_atomically_replaces_the_file_and_leaves_nothing_beside_it(tmp_path):
@@ -61,3 +67,24 @@ def test_confined_keeps_a_client_path_inside_the_roots(tmp_path):
     assert confined("../outside/x", [root]) is None
     assert confined("link/x", [root]) is None  # a symlink out is followed, then refused
     assert confined(str(other / "x"), [root]) is None
+
+
+@pytest.mark.parametrize(
+    ("raw", "why"),
+    [
+        ("", "is empty"),
+        ("a\x00b", "NUL"),
+        ("a/" * 600, "characters long"),
+        ("x" * 256, "longer than 255 bytes"),
+        ("\ud800.png", "lone surrogate"),
+    ],
+)
+def test_confined_refuses_text_that_is_no_path_before_any_system_call(tmp_path, raw, why):
+    with pytest.raises(UnusablePath, match=why):
+        confined(raw, [tmp_path])
+
+
+def test_confined_reports_a_symlink_loop_as_unusable(tmp_path):
+    (tmp_path / "loop").symlink_to(tmp_path / "loop")
+    with pytest.raises(UnusablePath, match="invalid"):
+        confined("loop/x", [tmp_path])

@@ -12,6 +12,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from mmserve import __version__
+from mmserve.api import contract
 from mmserve.api.schemas.common import ErrorResponse
 from mmserve.api.scopes import add_security
 
@@ -80,8 +81,11 @@ def build_document(app: Flask) -> dict[str, Any]:
         [(m, "validation") for m in sorted(models, key=lambda m: m.__name__)], ref_template=REF
     )
     paths: dict[str, dict[str, Any]] = {}
+    examples = contract.request_examples()
     for path, method, declared, _ in sorted(operations, key=lambda o: (o[0], o[1])):
-        paths.setdefault(path, {})[method] = _operation(path, declared, refs)
+        op = _operation(path, declared, refs)
+        _add_contract(op, method, path, examples.get((method, path), []))
+        paths.setdefault(path, {})[method] = op
     document = {
         "openapi": "3.1.0",
         "info": {
@@ -119,16 +123,25 @@ def _operation(path: str, declared: dict[str, Any], refs: dict[Any, Any]) -> dic
     }
     params = re.findall(r"{(\w+)}", path)
     if params:
-        op["parameters"] = [
-            {"name": p, "in": "path", "required": True, "schema": {"type": "string"}}
-            for p in params
-        ]
+        op["parameters"] = [contract.path_parameter(path, p) for p in params]
     if declared["request"]:
         op["requestBody"] = {
             "required": True,
             "content": {"application/json": {"schema": ref(declared["request"])}},
         }
     return op
+
+
+def _add_contract(op: dict[str, Any], method: str, path: str, examples: list[Any]) -> None:
+    """The operation's id, whole-request examples and links (api/contract.py)."""
+    op["operationId"] = contract.operation_id(method, path)
+    if examples and "requestBody" in op:
+        content = op["requestBody"]["content"]["application/json"]
+        content["examples"] = {f"example{i}": {"value": v} for i, v in enumerate(examples, 1)}
+    for status, response in op["responses"].items():
+        links = contract.LINKS.get((method, path, status))
+        if links:
+            response["links"] = links
 
 
 def _openapi_path(rule: str) -> str:

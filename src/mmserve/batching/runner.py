@@ -27,6 +27,12 @@ from mmserve.models.base import Model
 log = logging.getLogger("mmserve.batching")
 
 POLL_S = 0.5  # how often an idle worker checks for shutdown
+# A load that fails on something that may pass (file system trouble: a cache file being
+# replaced, a full disk, a busy lock; memory short for a moment) is tried again after these
+# pauses before the model is FAILED. Other errors (a bad setting, a missing package, a broken
+# checkpoint, a bug) would fail the same way again, so they fail at once.
+LOAD_RETRY_PAUSES_S = (2.0, 10.0)
+TRANSIENT_LOAD_ERRORS = (OSError, MemoryError, TimeoutError)
 OUTCOMES = {
     Overloaded: "overloaded",
     DeadlineExceeded: "timeout",
@@ -80,15 +86,24 @@ class ModelRunner:
 
     def _load(self) -> None:
         started = time.monotonic()
-        try:
-            self.model.load()
-            warm = [self.model.preprocess(x) for x in self.model.warmup_inputs()]
-            self.model.forward(warm)
-        except Exception as e:
-            log.exception("model %s failed to load", self.model.id)
-            self.error = f"{type(e).__name__}: {e}"
-            self.state = ModelState.FAILED
-            return
+        pauses = LOAD_RETRY_PAUSES_S  # read at each load, so tests can shorten them
+        for attempt, pause_s in enumerate((*pauses, None), start=1):
+            try:
+                self.model.load()
+                warm = [self.model.preprocess(x) for x in self.model.warmup_inputs()]
+                self.model.forward(warm)
+                break
+            except Exception as e:
+                log.exception("model %s failed to load (attempt %d)", self.model.id, attempt)
+                self.error = f"{type(e).__name__}: {e}"
+                if pause_s is None or not isinstance(e, TRANSIENT_LOAD_ERRORS):
+                    self.state = ModelState.FAILED
+                    return
+                # Still LOADING: /readyz names the error and the next attempt meanwhile.
+                self.error += f" (attempt {attempt}; retrying in {pause_s:g} s)"
+                if self._stopping.wait(pause_s):
+                    return
+        self.error = None
         for index in range(self.config.workers):
             thread = threading.Thread(
                 target=self._work, name=f"infer-{self.model.id}-{index}", daemon=True

@@ -21,6 +21,7 @@ from mmserve.fusion.features import ModalityArrays, arrays
 from mmserve.fusion.metrics import target_metrics
 from mmserve.fusion.model import FusionModel, predict, probabilities
 from mmserve.fusion.runtime import OnnxFusion, input_names
+from mmserve.models.artefacts import TORCH_EXPORT_LOCK
 
 OPSET = 17  # LayerNormalization is a single op from 17 on
 
@@ -68,7 +69,9 @@ def export_onnx(model: FusionModel, path: str | Path) -> Path:
     dynamic: dict[str, dict[int, str]] = {name: {0: "batch"} for name in names + outputs}
     for m in model.modalities:
         dynamic[m][1] = f"{m}_tokens"
-    with warnings.catch_warnings():
+    # One torch export at a time per process (a training job may run beside a first model
+    # load that exports EfficientNet): the exporter's state is module-global.
+    with TORCH_EXPORT_LOCK, warnings.catch_warnings():
         # dynamo=False on purpose: the TorchScript exporter needs no onnxscript and handles
         # this graph fully. torch deprecates it (two DeprecationWarnings from its internals,
         # nothing we could change); only the exporter runs inside this block.

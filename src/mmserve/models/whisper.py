@@ -45,14 +45,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import numpy as np
-import platformdirs
 
 from mmserve.errors import InvalidRequest
-from mmserve.files import write_atomically
 from mmserve.media.audio import SAMPLE_RATE
+from mmserve.models.artefacts import cache_root, produce_once
 from mmserve.models.base import TRANSCRIBE, Model, SpeechClip, Waveform, clip_options
 from mmserve.models.registry import register
 
@@ -209,24 +208,26 @@ def base_dir(cache_dir: Path | None = None) -> Path:
     parts = [Path(importlib.import_module(name).__file__).parent / "data" for name in BASE_PARTS]
     halves = [parts[0] / "model.bin.part1", parts[1] / "model.bin.part2"]
     version = metadata.version(BASE_PARTS[0].replace("_", "-"))
-    root = cache_dir or Path(platformdirs.user_cache_dir("mmserve")) / "whisper"
+    root = cache_dir or cache_root() / "whisper"
     target = root / f"whisper-base-{version}"
     size = sum(h.stat().st_size for h in halves)
-    model_bin = target / "model.bin"
-    if model_bin.exists() and model_bin.stat().st_size == size:
-        return target
-    target.mkdir(parents=True, exist_ok=True)
+
+    def join(temporary: Path) -> None:
+        with temporary.open("wb") as out:
+            for half in halves:
+                with half.open("rb") as data:
+                    shutil.copyfileobj(data, out, 16 * 1024 * 1024)
+
+    # The small files first: a loader that finds model.bin whole finds them whole too.
     for name in BASE_FILES:
-        shutil.copyfile(parts[0] / name, target / name)
-
-    # Written beside, then renamed: a concurrent loader sees the whole file or none.
-    def join(out: BinaryIO) -> None:
-        for half in halves:
-            with half.open("rb") as data:
-                shutil.copyfileobj(data, out, 16 * 1024 * 1024)
-
-    write_atomically(model_bin, join, mode=0o644)  # the cache is shared by processes
+        source = parts[0] / name
+        produce_once(target / name, lambda temporary, s=source: shutil.copyfile(s, temporary))
+    produce_once(target / "model.bin", join, ready=lambda p: _has_size(p, size))
     return target
+
+
+def _has_size(path: Path, size: int) -> bool:
+    return path.is_file() and path.stat().st_size == size
 
 
 @register("whisper-tiny.en", "Whisper tiny.en speech recognition (faster-whisper, int8, English)")

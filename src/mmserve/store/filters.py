@@ -61,9 +61,11 @@ def compile_filter(
 
 
 def _json_path(field: Any) -> str:
-    if not isinstance(field, str) or not field or '"' in field or "\\" in field:
+    # SQLite's JSON path syntax ends a quoted name at '"' and cannot hold NUL.
+    if not isinstance(field, str) or not field or any(c in field for c in '"\\\x00'):
         raise InvalidRequest(
-            f"filter field {field!r} must be a non-empty name without quotes or backslashes",
+            f"filter field {field!r} must be a non-empty name without quotes, backslashes "
+            "or NUL characters",
             param="filter",
         )
     return f'$."{field}"'  # quoted: dots and brackets in a name are literal, not a sub-path

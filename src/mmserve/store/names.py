@@ -25,6 +25,11 @@ class NameRule:
     pattern: re.Pattern[str]
     says: str  # the rule in words
 
+    @property
+    def json_pattern(self) -> str:
+        """The rule as a JSON Schema pattern (those search, so it is anchored)."""
+        return f"^{self.pattern.pattern}$"
+
 
 COLLECTION = NameRule(
     "collection",

@@ -109,6 +109,42 @@ def test_model_that_fails_to_load_is_failed_and_refuses_work(runners):
         runner.infer(["x"], timeout_s=1)
 
 
+class FlakyLoad(FakeEmbedder):
+    """Fails its first `failures` loads with `error`, then loads."""
+
+    def __init__(self, error: Exception, failures: int):
+        super().__init__("flaky")
+        self.error, self.failures, self.loads = error, failures, 0
+
+    def load(self) -> None:
+        self.loads += 1
+        if self.loads <= self.failures:
+            raise self.error
+
+
+def test_a_load_that_fails_on_a_passing_cause_is_retried_until_ready(runners, monkeypatch):
+    monkeypatch.setattr("mmserve.batching.runner.LOAD_RETRY_PAUSES_S", (0.01, 0.01))
+    model = FlakyLoad(OSError("cache file busy"), failures=2)
+    runner = make(runners, model)
+    assert (runner.state, runner.error, model.loads) == (ModelState.READY, None, 3)
+    assert runner.infer(["ab"], timeout_s=5)[0].tolist() == [2.0] * 8
+
+
+def test_a_load_failing_on_every_attempt_is_failed_and_names_its_error(runners, monkeypatch):
+    monkeypatch.setattr("mmserve.batching.runner.LOAD_RETRY_PAUSES_S", (0.01, 0.01))
+    model = FlakyLoad(OSError("disk full"), failures=99)
+    runner = make(runners, model)
+    assert (runner.state, runner.error, model.loads) == (ModelState.FAILED, "OSError: disk full", 3)
+
+
+def test_a_load_failing_on_a_lasting_cause_is_not_retried(runners, monkeypatch):
+    monkeypatch.setattr("mmserve.batching.runner.LOAD_RETRY_PAUSES_S", (0.01, 0.01))
+    model = FlakyLoad(ValueError("weights of the wrong shape"), failures=1)
+    runner = make(runners, model)
+    assert (runner.state, model.loads) == (ModelState.FAILED, 1)
+    assert runner.error == "ValueError: weights of the wrong shape"
+
+
 def test_metrics_count_outcomes_and_batches(runners):
     runner = make(runners)
     runner.infer(["a", "b"], timeout_s=5)

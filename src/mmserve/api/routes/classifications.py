@@ -21,6 +21,8 @@ from flask import Blueprint, g, jsonify
 from mmserve.api.common import parse_body, services
 from mmserve.api.openapi import operation
 from mmserve.api.schemas.classifications import (
+    MAX_LABEL_CHARS,
+    MAX_LABELS,
     ClassificationRequest,
     ClassificationResponse,
     Deleted,
@@ -35,8 +37,6 @@ from mmserve.store.label_sets import LabelSet, LabelSetStore, check_name, now
 
 bp = Blueprint("classifications", __name__)
 
-MAX_LABELS = 1000  # per call and per set: ImageNet's 1000 classes fit
-MAX_LABEL_CHARS = 200  # a label is a name or a short phrase, not a document
 # Softmax temperature over cosines. With bridge a close call is a lead of ~0.05 in cosine
 # and a clear one ~0.2-0.5: 0.05 makes those e (2.7x), e^4 (55x) and beyond the odds, so
 # close calls stay visibly close and clear ones near 1.

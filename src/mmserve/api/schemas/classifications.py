@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
+
+from mmserve.store.names import LABEL_SET
+
+MAX_LABELS = 1000  # per call and per set: ImageNet's 1000 classes fit
+MAX_LABEL_CHARS = 200  # a label is a name or a short phrase, not a document
+# Declared in the document (api/classifications.py enforces them, with messages of its own).
+LABELS = {"minItems": 1, "maxItems": MAX_LABELS, "uniqueItems": True}
+LABEL = {"minLength": 1, "maxLength": MAX_LABEL_CHARS, "pattern": r"\S"}
+PROMPT = {"maxLength": MAX_LABEL_CHARS, "pattern": r"^[^{}]*\{\}[^{}]*$"}
+NAME = {"pattern": LABEL_SET.json_pattern, "maxLength": 64}
 
 INPUT_DESCRIPTION = (
     "One item of any modality: a text, or a content part "
@@ -17,16 +27,20 @@ class ClassificationRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     input: StrictStr | dict[str, Any] = Field(description=INPUT_DESCRIPTION)
-    labels: list[StrictStr] | None = Field(
+    labels: list[Annotated[StrictStr, Field(json_schema_extra=LABEL)]] | None = Field(
         None,
         description="Candidate labels; or name a stored `label_set`",
         examples=[["cat", "dog"]],
+        json_schema_extra=LABELS,
     )
-    label_set: StrictStr | None = Field(None, description="Name of a set from POST /v1/label-sets")
+    label_set: StrictStr | None = Field(
+        None, description="Name of a set from POST /v1/label-sets", json_schema_extra=NAME
+    )
     prompt: StrictStr | None = Field(
         None,
         description="Template for inline labels, '{}' replaced by each label; default '{}'",
         examples=["a photo of a {}"],
+        json_schema_extra=PROMPT,
     )
     model: str | None = Field(
         None,
@@ -53,12 +67,15 @@ class ClassificationResponse(BaseModel):
 class LabelSetRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: StrictStr = Field(examples=["animals"])
-    labels: list[StrictStr] = Field(examples=[["cat", "dog", "horse"]])
+    name: StrictStr = Field(examples=["animals"], json_schema_extra=NAME)
+    labels: list[Annotated[StrictStr, Field(json_schema_extra=LABEL)]] = Field(
+        examples=[["cat", "dog", "horse"]], json_schema_extra=LABELS
+    )
     prompt: StrictStr = Field(
         "{}",
         description="'{}' replaced by each label before embedding",
         examples=["a photo of a {}"],
+        json_schema_extra=PROMPT,
     )
     model: str | None = Field(
         None,

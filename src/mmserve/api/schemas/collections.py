@@ -2,28 +2,45 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr
 
 from mmserve.api.schemas.common import Deidentify
+from mmserve.config import Limits
+from mmserve.store.names import COLLECTION
+from mmserve.store.records import MAX_DIM, MAX_ID_CHARS, SCHEMA_TYPES
+from mmserve.store.settings import StoreConfig
 
 Number = StrictInt | StrictFloat
+# Limits the store enforces (with messages of its own), declared in the document. Those that
+# are settings are declared at their defaults.
+NAME = {"pattern": COLLECTION.json_pattern, "maxLength": 128}
+MAX_TOP_K = StoreConfig().max_top_k
+MAX_ITEMS = Limits().max_inputs
+TYPES = {"enum": list(SCHEMA_TYPES)}
 
 
 class CollectionCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: StrictStr = Field(description="1-128 letters, digits, '_', '.', '-'", examples=["photos"])
+    name: StrictStr = Field(
+        description="1-128 letters, digits, '_', '.', '-'",
+        examples=["photos"],
+        json_schema_extra=NAME,
+    )
     model: StrictStr = Field(
         description="The embedding model of every item; a served model, or any name with "
         "`dim` for precomputed vectors only",
         examples=["minilm"],
     )
     dim: StrictInt | None = Field(
-        None, description="Vector dimension; default: the served model's", gt=0
+        None,
+        description="Vector dimension; default: the served model's",
+        gt=0,
+        json_schema_extra={"maximum": MAX_DIM},
     )
-    metadata_schema: dict[str, StrictStr] | None = Field(
+    metadata_schema: dict[str, Annotated[StrictStr, Field(json_schema_extra=TYPES)]] | None = Field(
         None,
         description='Optional types of metadata fields: "string", "integer", "number", '
         '"boolean", "array", "object"',
@@ -55,7 +72,9 @@ class ItemIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     id: StrictStr | None = Field(
-        None, description="Omit to have one made; an existing id is replaced"
+        None,
+        description="Omit to have one made; an existing id is replaced",
+        json_schema_extra={"minLength": 1, "maxLength": MAX_ID_CHARS},
     )
     content: Any = Field(
         None,
@@ -72,7 +91,11 @@ class ItemIn(BaseModel):
 class ItemsAdd(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    items: list[ItemIn] = Field(min_length=1)
+    items: list[ItemIn] = Field(
+        min_length=1,
+        description=f"At most limits.max_inputs items ({MAX_ITEMS} by default)",
+        json_schema_extra={"maxItems": MAX_ITEMS},
+    )
     deidentify: Deidentify
 
 
@@ -113,7 +136,12 @@ class SearchRequest(BaseModel):
         description='A text, a content part, {"id": "<item id>"} or {"vector": [...]}',
         examples=["a dog on the beach", {"id": "img-1"}],
     )
-    top_k: StrictInt = Field(10, ge=1)
+    top_k: StrictInt = Field(
+        10,
+        ge=1,
+        description=f"At most the store's max_top_k ({MAX_TOP_K} by default)",
+        json_schema_extra={"maximum": MAX_TOP_K},
+    )
     filter: dict[str, Any] | None = Field(
         None,
         description="Metadata filter: equality, {'in': [...]}, {'gte'|'gt'|'lte'|'lt': n}",

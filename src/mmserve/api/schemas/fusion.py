@@ -6,6 +6,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from mmserve.files import PATH_MAX_CHARS
+from mmserve.store.names import FUSION_MODEL
+
 MEDIA = (
     "base64, a data: URI, an http(s) URL (if the server allows URLs), a path under the "
     "server's media root, or an OpenAI content part; omit it when the item has none"
@@ -15,10 +18,16 @@ MEDIA = (
 class FusionRegister(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=64, description="Served as fusion/<name>")
+    name: str = Field(
+        min_length=1,
+        max_length=64,
+        description="Served as fusion/<name>: lower-case letters, digits, '_', '-'",
+        json_schema_extra={"pattern": FUSION_MODEL.json_pattern},
+    )
     path: str = Field(
         min_length=1,
         description="A trained model directory inside the data directory or the media root",
+        json_schema_extra={"maxLength": PATH_MAX_CHARS, "pattern": "^[^\\x00]+$"},
     )
     activate: bool = Field(True, description="Serve the new version at once")
 
