@@ -56,7 +56,12 @@ def build_services(config: Config, *, dispatch: Any = None) -> Services:
     """Every subsystem of one app, built once, each from the configuration. `dispatch` lets
     jobs (batches) call the app's routes: (method, url, body) -> (status, body, request id)."""
     metrics = Metrics()
-    pool = ModelPool.from_config(config, metrics)
+    if config.ray.enabled:  # imported only here: without [ray], nothing of Ray is loaded
+        from mmserve.batching.ray_pool import ray_pool
+
+        pool = ray_pool(config, metrics)
+    else:
+        pool = ModelPool.from_config(config, metrics)
     store = open_search_store(config)
     fusion = fusion_serving(config, metrics)
     return Services(

@@ -39,6 +39,9 @@ TOML shape (every key optional):
     max_wait_ms = 0.0
     queue_size = 2048
     workers = 2
+
+    [ray]                  # models as Ray Serve replicas: see mmserve.config_ray
+    address = "auto"
 """
 
 from __future__ import annotations
@@ -53,6 +56,7 @@ from typing import Any
 
 import platformdirs
 
+from mmserve.config_ray import RayConfig, ray_config
 from mmserve.errors import ConfigError
 from mmserve.media.policy import MediaPolicy
 from mmserve.security_config import (
@@ -139,6 +143,7 @@ class Config:
     models: tuple[ModelConfig, ...] = field(
         default_factory=lambda: tuple(ModelConfig(id=m) for m in DEFAULT_MODELS)
     )
+    ray: RayConfig = field(default_factory=RayConfig)
 
     def __post_init__(self) -> None:
         _check_range("server", "port", self.port, 0, 65_535)
@@ -204,6 +209,8 @@ def load_config(
     media = _pick(raw.pop("media", {}), _MEDIA_KEYS, "[media]")
     security = _security_sections(raw, env, overrides or {})
     model_tables = _model_tables(raw.pop("models", []))
+    address = (overrides or {}).get("ray") or env.get(ENV_PREFIX + "RAY_ADDRESS") or None
+    ray = ray_config(raw.pop("ray", {}), address)
     if raw:
         raise ConfigError(f"unknown key(s) in config file: {', '.join(sorted(raw))}")
 
@@ -214,7 +221,7 @@ def load_config(
     }
     for source, values in (("environment", env_values), ("command line", overrides or {})):
         for key, value in values.items():
-            if value is None or key in ("models", *_SECURITY_OVERRIDES):
+            if value is None or key in ("models", "ray", *_SECURITY_OVERRIDES):
                 continue
             target = server if key in _SERVER_KEYS else limits
             types = _SERVER_KEYS | _LIMIT_KEYS
@@ -239,6 +246,7 @@ def load_config(
         media=MediaPolicy(**media),
         **security,
         models=models,
+        ray=ray,
     )
 
 

@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from mmserve.config import Config, load_config
+from mmserve.config_ray import require_ray
 from mmserve.errors import ConfigError, MMServeError
 
 CONFIG_OPTION = click.option(
@@ -43,7 +44,10 @@ def load(config_path: Path | None, **overrides: Any) -> Config:
     """The configuration: the file (--config or MMSERVE_CONFIG), the environment, then the
     command line's options (None: not given)."""
     with cli_errors():
-        return load_config(config_path, overrides=overrides)
+        config = load_config(config_path, overrides=overrides)
+        if config.ray.enabled:
+            require_ray()
+        return config
 
 
 def setup_logging(level: str) -> None:

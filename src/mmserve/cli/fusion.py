@@ -87,6 +87,12 @@ def demo_data(out: Path, rows: int, seed: int, audio: bool) -> None:
     show_default=True,
     help="trunk: train the heads alone (with --init-from).",
 )
+@click.option(
+    "--ray",
+    "ray_address",
+    metavar="ADDRESS|auto",
+    help="Encode the features the cache lacks with Ray Data on this cluster ([ray] config).",
+)
 @CONFIG_OPTION
 @DATA_DIR_OPTION
 def train_command(
@@ -103,6 +109,7 @@ def train_command(
     register_as: str | None,
     init_from: Path | None,
     freeze: str,
+    ray_address: str | None,
     config_path: Path | None,
     data_dir: Path | None,
 ) -> None:
@@ -110,7 +117,7 @@ def train_command(
     from mmserve.fusion.pipeline import train_model
     from mmserve.fusion.train import TrainConfig
 
-    config = load(config_path, data_dir=data_dir)
+    config = load(config_path, data_dir=data_dir, ray=ray_address)
     out = out or Path(f"fusion-{data.stem}-{strategy}")
     with cli_errors():
         loaded = _load(data, targets, config, split_column, encoders)
@@ -436,7 +443,7 @@ def _load(
         encoders=parse_encoders(encoders),
     )
     with feature_bar() as progress:
-        loaded = load_data(options, policy=config.media, progress=progress)
+        loaded = load_data(options, policy=config.media, progress=progress, cluster=config)
     cache = loaded.cache
     for line in loaded.table.report.lines():
         click.echo(line, err=True)

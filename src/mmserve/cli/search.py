@@ -23,6 +23,12 @@ from mmserve.config import Config, ModelConfig, replace
 @click.option("--collection", "-c", required=True, help="Collection to index into.")
 @click.option("--model", "-m", help="Model for a new collection (default: the first served).")
 @click.option("--batch", type=click.IntRange(1, 1024), default=16, help="Files per commit.")
+@click.option(
+    "--ray",
+    "ray_address",
+    metavar="ADDRESS|auto",
+    help="Read and encode the files with Ray Data on this cluster ([ray] config).",
+)
 @CONFIG_OPTION
 @DATA_DIR_OPTION
 def index_command(
@@ -30,6 +36,7 @@ def index_command(
     collection: str,
     model: str | None,
     batch: int,
+    ray_address: str | None,
     config_path: Path | None,
     data_dir: Path | None,
 ) -> None:
@@ -41,14 +48,15 @@ def index_command(
     """
     from tqdm import tqdm
 
-    from mmserve.jobs.folder import FolderIndexer, FolderReport
-    from mmserve.jobs.index import ensure_collection, media_policy
+    from mmserve.jobs.folder import FolderReport
+    from mmserve.jobs.index import ensure_collection, folder_indexer, media_policy
 
-    config = load(config_path, data_dir=data_dir)
+    config = load(config_path, data_dir=data_dir, ray=ray_address)
     with _Session(config, _model_for(config, collection, model)) as session:
         with cli_errors():
             ensure_collection(session.store, session.pool, collection, model)
-        indexer = FolderIndexer(
+        indexer = folder_indexer(
+            config,
             session.store,
             session.pool,
             collection,

@@ -38,6 +38,11 @@ from mmserve.security_config import AUTH_MODES
     type=click.Path(dir_okay=False),
     help="Require client certificates signed by this CA (PEM).",
 )
+@click.option(
+    "--ray",
+    metavar="ADDRESS|auto",
+    help="Run the models as Ray Serve replicas on this cluster ([ray] config; needs mmserve[ray]).",
+)
 def serve(config_path: Path | None, **overrides: Any) -> None:
     """Start the HTTP server (gunicorn, one process, threads)."""
     from mmserve.models.registry import create_model

@@ -65,12 +65,19 @@ def load_data(
     encoder_set: EncoderSet | None = None,
     policy: MediaPolicy | None = None,
     progress: Callable[[int, int], None] | None = None,
+    cluster: Any = None,
 ) -> LoadedData:
+    """`cluster`: a Config whose [ray] is on: the features the cache lacks are encoded there
+    first (fusion/ray_features.py), then read from the cache like any other."""
     table = read_table(
         options.path, options.targets, columns=options.columns, split_column=options.split_column
     )
-    encoders = encoders_for(table, options.encoders, encoder_set)
     cache = FeatureCache(feature_cache_dir(options.data_dir))
+    if cluster is not None and cluster.ray.enabled:  # imported only here: Ray is optional
+        from mmserve.fusion.ray_features import fill_feature_cache
+
+        fill_feature_cache(table, options.encoders, cache, cluster)
+    encoders = encoders_for(table, options.encoders, encoder_set)
     dataset, split = encode_table(table, encoders, cache, policy=policy, progress=progress)
     return LoadedData(dataset, table, split, cache)
 

@@ -156,24 +156,8 @@ class FolderIndexer:
 
     def _piece(self, path: Path, rel: str) -> Piece:
         """The file read and decoded (so that its hash is the content's, as over HTTP)."""
-        modality = MODALITY_BY_SUFFIX.get(path.suffix.lower())
-        if modality is None:
-            raise _Unsupported(f"unsupported file type {path.suffix or '(none)'!r}")
-        data = path.read_bytes()
-        if modality == "image":
-            return piece(Content("image", decode_image(data, policy=self.policy, field=rel)), rel)
-        if modality == "audio":
-            samples = decode_audio(data, policy=self.policy, field=rel)
-            return piece(Content("audio", Waveform(samples)), rel)
-        if len(data) > MAX_TEXT_BYTES:
-            raise ClientError(f"text file over {MAX_TEXT_BYTES} bytes; split it")
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError as e:
-            raise ClientError(f"not UTF-8 text ({e.reason} at byte {e.start})") from None
-        if not text.strip():
-            raise ClientError("empty text file")
-        return piece(Content("text", text), rel)
+        modality = file_modality(rel)
+        return decode_file(path.read_bytes(), modality, rel, self.policy)
 
     def _rel(self, path: Path) -> str:
         return path.relative_to(self.root).as_posix()
@@ -185,6 +169,33 @@ class FolderIndexer:
 
 class _Unsupported(Exception):
     pass
+
+
+def file_modality(rel: str) -> str:
+    """text, image or audio by the file's suffix; _Unsupported for any other file."""
+    suffix = Path(rel).suffix
+    modality = MODALITY_BY_SUFFIX.get(suffix.lower())
+    if modality is None:
+        raise _Unsupported(f"unsupported file type {suffix or '(none)'!r}")
+    return modality
+
+
+def decode_file(data: bytes, modality: str, rel: str, policy: MediaPolicy) -> Piece:
+    """A file's bytes decoded and hashed as the same content sent over HTTP would be."""
+    if modality == "image":
+        return piece(Content("image", decode_image(data, policy=policy, field=rel)), rel)
+    if modality == "audio":
+        samples = decode_audio(data, policy=policy, field=rel)
+        return piece(Content("audio", Waveform(samples)), rel)
+    if len(data) > MAX_TEXT_BYTES:
+        raise ClientError(f"text file over {MAX_TEXT_BYTES} bytes; split it")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ClientError(f"not UTF-8 text ({e.reason} at byte {e.start})") from None
+    if not text.strip():
+        raise ClientError("empty text file")
+    return piece(Content("text", text), rel)
 
 
 def _row(

@@ -82,6 +82,15 @@ def ensure_collection(store: SearchStore, pool: Any, name: str, model: str | Non
     return existing.model
 
 
+def folder_indexer(config: Any, *args: Any, **kwargs: Any) -> FolderIndexer:
+    """A FolderIndexer, or with [ray] configured one whose files are encoded by Ray Data."""
+    if config.ray.enabled:  # imported only here: without [ray], nothing of Ray is loaded
+        from mmserve.jobs.ray_folder import RayFolderIndexer
+
+        return RayFolderIndexer(*args, config=config, **kwargs)
+    return FolderIndexer(*args, **kwargs)
+
+
 def _check(params: IndexParams, config: Any) -> None:
     folder_in_media_root(params.path, config)
 
@@ -91,7 +100,8 @@ def index_folder(ctx: JobContext, params: IndexParams) -> dict[str, Any]:
     """Index the text, image and audio files of a folder into a collection; resumable."""
     folder = folder_in_media_root(params.path, ctx.config)
     ensure_collection(ctx.store, ctx.pool, params.collection, params.model)
-    indexer = FolderIndexer(
+    indexer = folder_indexer(
+        ctx.config,
         ctx.store,
         ctx.pool,
         params.collection,
