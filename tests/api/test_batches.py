@@ -207,33 +207,99 @@ def test_gate_waits_for_clients_then_for_a_grace():
     assert 0.02 < waited < 0.3 and time.monotonic() - started < 1
 
 
-def test_with_auth_on_batch_lines_do_not_bypass_it(make_auth_app):  # noqa: F811
-    """Known gap, pinned: lines run without the creator's credential, so auth refuses them
-    (they must never run unauthenticated); the batch itself needs the train scope."""
-    app = make_auth_app()
+def key_client(app, key):
     transport = httpx2.WSGITransport(app=app)
     http = httpx2.Client(transport=transport, base_url="http://mmserve.test")
-    embed_only = openai.OpenAI(
-        base_url="http://mmserve.test/v1",
-        api_key=new_key(app, "e", "embed"),
-        http_client=http,
-        max_retries=0,
+    return openai.OpenAI(
+        base_url="http://mmserve.test/v1", api_key=key, http_client=http, max_retries=0
     )
-    with pytest.raises(openai.PermissionDeniedError):
-        embed_only.files.create(file=("in.jsonl", jsonl(embedding_line("a", "x"))), purpose="batch")
-    client = openai.OpenAI(
-        base_url="http://mmserve.test/v1",
-        api_key=new_key(app, "t", "train", "embed"),
-        http_client=http,
-        max_retries=0,
-    )
-    uploaded = client.files.create(
-        file=("in.jsonl", jsonl(embedding_line("a", "x"))), purpose="batch"
-    )
-    batch = client.batches.create(
+
+
+def start_batch(client, count):
+    lines = [embedding_line(f"r{i}", f"text number {i}") for i in range(count)]
+    uploaded = client.files.create(file=("in.jsonl", jsonl(*lines)), purpose="batch")
+    return client.batches.create(
         input_file_id=uploaded.id, endpoint="/v1/embeddings", completion_window="24h"
     )
-    batch = wait_for_batch(client, batch.id)
-    assert batch.request_counts.failed == 1 and batch.output_file_id is None
-    [line] = read_lines(client, batch.error_file_id)
-    assert line["custom_id"] == "a" and line["response"]["status_code"] == 401
+
+
+def test_with_auth_on_a_batch_runs_as_the_key_that_created_it(make_auth_app):  # noqa: F811
+    app = make_auth_app()
+    client = key_client(app, new_key(app, "t", "train", "embed"))
+    batch = wait_for_batch(client, start_batch(client, 3).id)
+    assert batch.status == "completed" and batch.request_counts.completed == 3
+    assert batch.error_file_id is None
+    results = read_lines(client, batch.output_file_id)
+    assert sorted(r["custom_id"] for r in results) == ["r0", "r1", "r2"]
+    assert all(len(r["response"]["body"]["data"][0]["embedding"]) > 0 for r in results)
+    job = app.extensions["mmserve"].store.jobs.get(batch.id.removeprefix("batch_"))
+    key = app.extensions["mmserve"].security.keys.get("t")
+    assert job.params["owner"] == {"kind": "key", "key_id": key.id}  # the id, not the secret
+
+
+def test_with_auth_on_lines_need_the_creators_scope(make_auth_app):  # noqa: F811
+    app = make_auth_app()
+    client = key_client(app, new_key(app, "t", "train"))  # may batch, may not embed
+    batch = wait_for_batch(client, start_batch(client, 3).id)
+    assert batch.request_counts.failed == 3 and batch.output_file_id is None
+    errors = read_lines(client, batch.error_file_id)
+    assert {e["response"]["status_code"] for e in errors} == {403}
+    assert all("embed" in e["response"]["body"]["error"]["message"] for e in errors)
+
+
+def test_revoking_the_creators_key_stops_later_lines(make_auth_app):  # noqa: F811
+    app = make_auth_app()
+    client = key_client(app, new_key(app, "t", "train", "embed"))
+    gate = app.extensions["mmserve"].jobs.dispatch.gate
+    gate.max_yield_s = 0.2
+    gate.begin()  # a client "in flight": lines go one per 0.2 s
+    try:
+        batch = start_batch(client, 10)
+        deadline = time.monotonic() + 20
+        while client.batches.retrieve(batch.id).request_counts.completed < 1:
+            assert time.monotonic() < deadline, "no line ran"
+            time.sleep(0.01)
+        app.extensions["mmserve"].security.keys.revoke("t")
+    finally:
+        gate.end()
+    admin = key_client(app, new_key(app, "root", "admin"))
+    batch = wait_for_batch(admin, batch.id)
+    counts = batch.request_counts
+    assert counts.completed >= 1 and counts.failed >= 1
+    assert counts.completed + counts.failed == 10
+    errors = read_lines(admin, batch.error_file_id)
+    assert {e["response"]["status_code"] for e in errors} == {401}
+
+
+def test_batch_lines_count_against_the_creators_usage_and_quota(make_auth_app):  # noqa: F811
+    app = make_auth_app()
+    client = key_client(app, new_key(app, "t", "train", "embed"))
+    batch = wait_for_batch(client, start_batch(client, 4).id)
+    sent = sum(
+        r["response"]["body"]["usage"]["prompt_tokens"]
+        for r in read_lines(client, batch.output_file_id)
+    )
+    usage = client.get("/usage", cast_to=httpx2.Response).json()["usage"]
+    assert sent > 0 and usage["text_tokens"] == sent
+    # A key whose quota is used up gets its later lines refused: a batch cannot exceed it.
+    capped = key_client(app, new_key(app, "c", "train", "embed", quotas={"text_tokens": 1}))
+    batch = wait_for_batch(capped, start_batch(capped, 10).id)
+    assert batch.request_counts.failed >= 1
+    errors = read_lines(capped, batch.error_file_id)
+    assert {e["response"]["body"]["error"]["code"] for e in errors} == {"quota_exceeded"}
+
+
+def test_a_line_with_no_recorded_creator_never_runs_unauthenticated(make_auth_app):  # noqa: F811
+    """A batch job without an owner (made with auth off, then served with auth on) gets 401
+    on every line; and no client can make one by posting a "batch" job by hand."""
+    app = make_auth_app()
+    client = key_client(app, new_key(app, "t", "train", "embed"))
+    forged_job = {"type": "batch", "params": {"input_file_id": "f", "endpoint": "/v1/embeddings"}}
+    with pytest.raises(openai.BadRequestError, match="/v1/batches"):
+        client.post("/jobs", body=forged_job, cast_to=httpx2.Response)
+    dispatch = app.extensions["mmserve"].jobs.dispatch
+    status, body, _ = dispatch("POST", "/v1/embeddings", embedding_line("a", "x")["body"])
+    assert status == 401 and body["error"]["code"] == "missing_credential"
+    forged = {"kind": "key", "key_id": "000000000000"}
+    status, _, _ = dispatch("POST", "/v1/embeddings", embedding_line("a", "x")["body"], forged)
+    assert status == 401

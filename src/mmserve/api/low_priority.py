@@ -21,6 +21,9 @@ from flask import Flask, g, request
 from mmserve.jobs import JobStopped
 
 BATCH_ENVIRON_KEY = "mmserve.low_priority"  # set on in-process calls; no client can send it
+# Who the line runs as (the batch's recorded creator; api/security.py reads it). WSGI environ
+# keys are not headers: a client's headers arrive as HTTP_*, so none can set this one.
+BATCH_OWNER_KEY = "mmserve.batch_owner"
 GRACE_S = 0.02
 MAX_YIELD_S = 1.0
 
@@ -76,7 +79,8 @@ class InteractiveGate:
 
 
 class InProcessDispatch:
-    """(method, url, JSON body) -> (status, JSON body, request id), after the gate.
+    """(method, url, JSON body, owner) -> (status, JSON body, request id), after the gate.
+    `owner` is the batch creator's recorded identity (Principal.owner()), or None.
 
     Holds the app weakly: the job runner holds this, and its thread must not keep the app
     alive, or the app's finalizer (Services.close, which stops that thread) never runs."""
@@ -85,14 +89,19 @@ class InProcessDispatch:
         self._app = weakref.ref(app)
         self.gate = gate
 
-    def __call__(self, method: str, url: str, body: dict[str, Any]) -> tuple[int, Any, str | None]:
+    def __call__(
+        self, method: str, url: str, body: dict[str, Any], owner: dict[str, Any] | None = None
+    ) -> tuple[int, Any, str | None]:
         self.gate.wait_for_idle()
         app = self._app()
         if app is None:  # the app is being torn down, its runner stopping: resume later
             raise JobStopped("the app is gone")
         client = app.test_client()
         response = client.open(
-            url, method=method, json=body, environ_overrides={BATCH_ENVIRON_KEY: True}
+            url,
+            method=method,
+            json=body,
+            environ_overrides={BATCH_ENVIRON_KEY: True, BATCH_OWNER_KEY: owner},
         )
         payload = response.get_json(silent=True)
         if payload is None:

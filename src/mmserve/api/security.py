@@ -17,6 +17,7 @@ from typing import Any
 from flask import Flask, Response, g, request
 
 from mmserve.api.common import services
+from mmserve.api.low_priority import BATCH_ENVIRON_KEY, BATCH_OWNER_KEY
 from mmserve.api.scopes import OPEN, SCOPE_UNITS, scope_of
 from mmserve.errors import Forbidden, RateLimited
 from mmserve.media import metering
@@ -67,16 +68,24 @@ def _authorize() -> None:
     if scope == OPEN:
         return
     sec = security()
-    credential = credential_from(
-        request.headers.get("Authorization"), request.headers.get("X-API-Key")
-    )
-    if rule == "/metrics" and _is_metrics_token(sec.config, credential):
-        return
-    principal = sec.authenticator.authenticate(credential, request.remote_addr or "unknown")
+    batch_line = bool(request.environ.get(BATCH_ENVIRON_KEY))
+    if batch_line and sec.config.enabled:
+        # A batch line runs as the batch's creator, recorded at creation and passed in an
+        # environ key no client can set (api/low_priority.py); a key is re-read, so a
+        # revoked or expired one stops the batch at its next line.
+        principal = sec.authenticator.batch_principal(request.environ.get(BATCH_OWNER_KEY))
+    else:
+        credential = credential_from(
+            request.headers.get("Authorization"), request.headers.get("X-API-Key")
+        )
+        if rule == "/metrics" and _is_metrics_token(sec.config, credential):
+            return
+        principal = sec.authenticator.authenticate(credential, request.remote_addr or "unknown")
     g.principal = principal
     principal.require(scope)
     _check_collection(sec, principal, scope, rule)
-    _check_rate(sec, principal)
+    if not batch_line:  # lines yield to clients already; they do not drain the key's bucket
+        _check_rate(sec, principal)
     if principal.quotas:
         units = SCOPE_UNITS.get(scope, ())
         sec.meter.check_quota(principal.name, principal.quotas, principal.quota_period, units)

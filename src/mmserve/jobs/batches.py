@@ -12,6 +12,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
+from functools import partial
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -42,6 +43,9 @@ class BatchParams(BaseModel):
     completion_window: str = "24h"
     metadata: dict[str, str] = {}
     total: int = 0
+    # Who created it (Principal.owner(): a key id or an OIDC subject + scopes; None with auth
+    # off). Every line runs as that principal, never unauthenticated.
+    owner: dict[str, Any] | None = None
 
 
 @job_type(BATCH_JOB_TYPE, params=BatchParams, description="An OpenAI-format batch (/v1/batches)")
@@ -55,6 +59,7 @@ def run_batch(ctx: JobContext, params: BatchParams) -> dict[str, Any]:
     batch_id = BATCH_ID_PREFIX + ctx.job.id
     saved_at = time.monotonic()
     lines = _LineWorkers(LINES_IN_FLIGHT, run_line)
+    dispatch = partial(ctx.dispatch, owner=params.owner)
 
     def keep(result: LineResult) -> None:
         results.append(result)
@@ -66,7 +71,7 @@ def run_batch(ctx: JobContext, params: BatchParams) -> dict[str, Any]:
                 continue
             if lines.in_flight >= LINES_IN_FLIGHT:
                 keep(lines.take())
-            lines.send(batch_id, number, raw, params.endpoint, ctx.dispatch)
+            lines.send(batch_id, number, raw, params.endpoint, dispatch)
             if time.monotonic() - saved_at >= CHECKPOINT_S:
                 results.sync()
                 ctx.progress(len(done), params.total)

@@ -10,7 +10,7 @@ a caller learns nothing about which keys exist.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mmserve.errors import Forbidden, Unauthorized
 from mmserve.security_config import SCOPES, AuthConfig
@@ -33,6 +33,17 @@ class Principal:
     burst: int | None = None
     quotas: dict[str, float] = field(default_factory=dict)
     quota_period: str = "day"
+    key_id: str | None = None  # an API key's public id (never its secret)
+
+    def owner(self) -> dict[str, Any] | None:
+        """Who a batch created by this caller runs as (stored in the batch's params): a
+        key by id, so each line re-reads it and a revocation stops the batch; an OIDC
+        subject with the scopes granted at creation (its token is not kept). Auth off: None."""
+        if self.kind == "key" and self.key_id:
+            return {"kind": "key", "key_id": self.key_id}
+        if self.kind == "oidc":
+            return {"kind": "oidc", "name": self.name, "scopes": sorted(self.scopes)}
+        return None
 
     def allows(self, scope: str) -> bool:
         return scope == ANY_SCOPE or scope in self.scopes or "admin" in self.scopes
@@ -55,6 +66,7 @@ def key_principal(key: ApiKey) -> Principal:
         burst=key.burst,
         quotas=key.quotas,
         quota_period=key.quota_period,
+        key_id=key.id,
     )
 
 
@@ -84,6 +96,30 @@ class Authenticator:
             return self.oidc.verify(credential)
         raise Unauthorized(
             "the credential is not a valid API key or token", challenge=INVALID_TOKEN
+        )
+
+    def batch_principal(self, owner: dict[str, Any] | None) -> Principal:
+        """The principal a batch line runs as: its creator, as recorded at creation. A key
+        is read again by id and must still be live (a revocation stops the batch at its
+        next line); a line with no recorded creator (a batch made with auth off) is
+        refused, never run unauthenticated."""
+        owner = owner or {}
+        if owner.get("kind") == "key" and self.keys is not None:
+            key = self.keys.find_id(str(owner.get("key_id")))
+            if key is not None and key.live(self.keys.clock()):
+                return key_principal(key)
+            raise Unauthorized(
+                "the API key that created this batch is unknown, revoked or expired",
+                challenge=INVALID_TOKEN,
+            )
+        if owner.get("kind") == "oidc" and self.config.uses_oidc:
+            granted = frozenset(s for s in owner.get("scopes", ()) if s in SCOPES)
+            return Principal(name=str(owner.get("name")), kind="oidc", scopes=granted)
+        raise Unauthorized(
+            "this batch has no recorded creator, so its lines cannot run with auth on; "
+            "create the batch again with a credential",
+            challenge=REALM,
+            code="missing_credential",
         )
 
 

@@ -74,7 +74,9 @@ class BatchService:
         endpoint: str,
         completion_window: str,
         metadata: dict[str, str] | None = None,
+        owner: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
+        """`owner`: who the lines run as (Principal.owner()); None with auth off."""
         if endpoint not in self.endpoints:
             raise InvalidRequest(
                 f"endpoint {endpoint!r} cannot be batched here; one of: "
@@ -109,6 +111,7 @@ class BatchService:
             "completion_window": completion_window,
             "metadata": metadata or {},
             "total": lines,
+            "owner": owner,
         }
         return self.describe(self.jobs.create(BATCH_JOB_TYPE, params))
 

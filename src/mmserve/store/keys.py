@@ -235,6 +235,13 @@ class KeyStore:
             )
         return record, secret
 
+    def find_id(self, key_id_: str) -> ApiKey | None:
+        """The key with this id, live or not; None if there is none."""
+        with self.db.read() as conn:
+            row = conn.execute(f"SELECT {_COLUMNS} FROM api_keys WHERE id = ?", (key_id_,))
+            found = row.fetchone()
+        return None if found is None else _record(found)
+
     def get_any(self, key_id_: str) -> ApiKey:
         with self.db.read() as conn:
             row = conn.execute(f"SELECT {_COLUMNS} FROM api_keys WHERE id = ?", (key_id_,))

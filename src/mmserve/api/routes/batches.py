@@ -12,12 +12,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, current_app, g, jsonify, request
 
 from mmserve.api.common import parse_body, services
 from mmserve.api.openapi import operation
 from mmserve.api.schemas.batches import BatchCreate, BatchEndpoints, BatchList, BatchOut
 from mmserve.errors import InvalidRequest
+from mmserve.services.auth import Principal
 from mmserve.services.batches import BATCH_ENDPOINTS, BatchService, file_store
 
 bp = Blueprint("batches", __name__)
@@ -52,9 +53,16 @@ def create_batch() -> Any:
         endpoint=body.endpoint,
         completion_window=body.completion_window,
         metadata=body.metadata,
+        owner=_creator(),
     )
     services().jobs.wake()
     return jsonify(batch)
+
+
+def _creator() -> dict[str, Any] | None:
+    """Who this batch will run as: the caller (auth on), recorded by key id, never secret."""
+    principal: Principal | None = g.get("principal")
+    return principal.owner() if principal is not None else None
 
 
 @bp.get("/v1/batches")

@@ -18,6 +18,7 @@ from mmserve.api.schemas.jobs import JobCreate, JobList, JobOut
 from mmserve.errors import InvalidRequest
 from mmserve.jobs import get_job_type, parse_params
 from mmserve.media import metering
+from mmserve.services.batches import BATCH_JOB_TYPE
 from mmserve.store import Job
 
 bp = Blueprint("jobs", __name__)
@@ -42,6 +43,12 @@ def create_job() -> Any:
     body = parse_body(JobCreate)
     svc = services()
     kind = get_job_type(body.type)
+    if kind.name == BATCH_JOB_TYPE:
+        # A batch's params name who its lines run as; only POST /v1/batches may set that
+        # (from the caller's own credential), or a caller could run lines as another key.
+        raise InvalidRequest(
+            "batches are created with POST /v1/batches, not as a job", param="type"
+        )
     params = parse_params(kind, body.params)
     if kind.check is not None:
         kind.check(params, svc.config)
