@@ -303,3 +303,19 @@ def test_a_line_with_no_recorded_creator_never_runs_unauthenticated(make_auth_ap
     forged = {"kind": "key", "key_id": "000000000000"}
     status, _, _ = dispatch("POST", "/v1/embeddings", embedding_line("a", "x")["body"], forged)
     assert status == 401
+
+
+def test_with_auth_on_a_caller_sees_only_its_own_batches(make_auth_app):  # noqa: F811
+    app = make_auth_app()
+    alice = key_client(app, new_key(app, "alice", "train", "embed"))
+    bob = key_client(app, new_key(app, "bob", "train", "embed"))
+    admin = key_client(app, new_key(app, "root", "admin"))
+    mine = start_batch(alice, 1)
+    assert [b.id for b in bob.batches.list()] == []
+    with pytest.raises(openai.NotFoundError):
+        bob.batches.retrieve(mine.id)
+    with pytest.raises(openai.NotFoundError):
+        bob.batches.cancel(mine.id)
+    assert [b.id for b in alice.batches.list()] == [mine.id]
+    assert [b.id for b in admin.batches.list()] == [mine.id]
+    assert wait_for_batch(alice, mine.id).status == "completed"

@@ -66,6 +66,9 @@ class BatchService:
     files: FileStore
     data_dir: Path
     endpoints: tuple[str, ...]  # the BATCH_ENDPOINTS this server has routes for
+    # The caller's Principal.owner() when it may see only its own batches (auth on, not
+    # admin); None: every batch. Others' batches read as not found.
+    viewer: dict[str, Any] | None = None
 
     def create(
         self,
@@ -120,7 +123,7 @@ class BatchService:
 
     def list(self, *, limit: int = 20, after: str | None = None) -> Iterable[dict[str, Any]]:
         """Newest first; `after` a batch id: those older than it."""
-        jobs = self.jobs.list(type=BATCH_JOB_TYPE, limit=10_000)
+        jobs = [j for j in self.jobs.list(type=BATCH_JOB_TYPE, limit=10_000) if self._sees(j)]
         if after is not None:
             ids = [j.id for j in jobs]
             cut = self._job_id(after)
@@ -173,13 +176,24 @@ class BatchService:
             job = self.jobs.get(self._job_id(batch_id))
         except NotFound:
             job = None
-        if job is None or job.type != BATCH_JOB_TYPE:
+        if job is None or job.type != BATCH_JOB_TYPE or not self._sees(job):
             raise NotFound(f"batch {batch_id!r} does not exist", param="batch_id")
         return job
+
+    def _sees(self, job: Job) -> bool:
+        return self.viewer is None or same_creator(job.params.get("owner"), self.viewer)
 
     @staticmethod
     def _job_id(batch_id: str) -> str:
         return batch_id.removeprefix(BATCH_ID_PREFIX)
+
+
+def same_creator(owner: dict[str, Any] | None, viewer: dict[str, Any]) -> bool:
+    """A key by its id (a rotated key is the same key), an OIDC subject by its name."""
+    if owner is None or owner.get("kind") != viewer.get("kind"):
+        return False
+    field = "key_id" if owner["kind"] == "key" else "name"
+    return owner.get(field) == viewer.get(field)
 
 
 def _errors(job: Job) -> dict[str, Any] | None:

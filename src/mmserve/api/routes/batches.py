@@ -32,6 +32,7 @@ def batches() -> BatchService:
         files=file_store(svc.config.data_dir),
         data_dir=svc.config.data_dir,
         endpoints=served_endpoints(),
+        viewer=_own_only(),
     )
 
 
@@ -63,6 +64,14 @@ def _creator() -> dict[str, Any] | None:
     """Who this batch will run as: the caller (auth on), recorded by key id, never secret."""
     principal: Principal | None = g.get("principal")
     return principal.owner() if principal is not None else None
+
+
+def _own_only() -> dict[str, Any] | None:
+    """With auth on a caller sees (gets, lists, cancels) only its own batches; admin all."""
+    principal: Principal | None = g.get("principal")
+    if principal is None or principal.kind == "address" or "admin" in principal.scopes:
+        return None
+    return principal.owner()
 
 
 @bp.get("/v1/batches")
