@@ -319,3 +319,15 @@ def test_with_auth_on_a_caller_sees_only_its_own_batches(make_auth_app):  # noqa
     assert [b.id for b in alice.batches.list()] == [mine.id]
     assert [b.id for b in admin.batches.list()] == [mine.id]
     assert wait_for_batch(alice, mine.id).status == "completed"
+
+
+def test_batch_lines_do_not_drain_the_creators_rate_bucket(make_auth_app):  # noqa: F811
+    app = make_auth_app()
+    # Two tokens, refilled once in ~3 hours: enough to upload and create, not for a line more.
+    client = key_client(app, new_key(app, "t", "train", "embed", rate_per_s=1e-4, burst=2))
+    batch = start_batch(client, 5)
+    with pytest.raises(openai.RateLimitError):
+        client.batches.retrieve(batch.id)  # the bucket is empty for the key's own calls
+    admin = key_client(app, new_key(app, "root", "admin"))
+    batch = wait_for_batch(admin, batch.id)
+    assert batch.status == "completed" and batch.request_counts.completed == 5

@@ -20,6 +20,7 @@ from mmserve.config import Config, ModelConfig
 from mmserve.errors import Unauthorized
 from mmserve.security_config import AuthConfig, OidcConfig
 from mmserve.services.oidc import JwksCache, OidcVerifier
+from tests.api.test_batches import key_client, read_lines, start_batch, wait_for_batch
 from tests.auth_helpers import bearer
 
 ISSUER = "https://login.example.test/"
@@ -209,3 +210,19 @@ def test_keys_and_oidc_together(make_auth_app, tmp_path, rsa_key):
     assert post(app, new_key(app, "alice", "embed")).status_code == 200
     assert post(app, mint(rsa_key, scope="embed")).status_code == 200
     assert post(app, "mms_0123456789ab_" + "x" * 43).status_code == 401
+
+
+def test_a_batch_runs_as_the_oidc_subject_with_the_scopes_granted_at_creation(oidc_app, rsa_key):
+    client = key_client(oidc_app, mint(rsa_key, scope="train embed"))
+    batch = wait_for_batch(client, start_batch(client, 2).id)
+    assert batch.status == "completed" and batch.request_counts.completed == 2
+    job = oidc_app.extensions["mmserve"].store.jobs.get(batch.id.removeprefix("batch_"))
+    assert job.params["owner"] == {
+        "kind": "oidc",
+        "name": "oidc:carol",
+        "scopes": ["embed", "train"],
+    }
+    no_embed = key_client(oidc_app, mint(rsa_key, scope="train"))
+    batch = wait_for_batch(no_embed, start_batch(no_embed, 2).id)
+    errors = read_lines(no_embed, batch.error_file_id)
+    assert [e["response"]["status_code"] for e in errors] == [403, 403]
