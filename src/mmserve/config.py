@@ -120,12 +120,14 @@ class Limits:
     max_inputs: int = 2048  # inputs in one embeddings call (OpenAI's limit too)
     request_timeout_s: float = 30.0  # past it a request answers 504
     max_file_bytes: int = 100 * 1024 * 1024  # one upload to /v1/files (a batch's input)
+    max_images: int = 8  # images in one chat request (each costs a classifier and OCR pass)
 
     def __post_init__(self) -> None:
         _check_range("limits", "max_body_bytes", self.max_body_bytes, 1024, 2**34)
         _check_range("limits", "max_inputs", self.max_inputs, 1, 1_000_000)
         _check_range("limits", "request_timeout_s", self.request_timeout_s, 0.001, 86_400)
         _check_range("limits", "max_file_bytes", self.max_file_bytes, 1024, 2**36)
+        _check_range("limits", "max_images", self.max_images, 1, 1_000)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -165,6 +167,7 @@ _LIMIT_KEYS = {
     "max_inputs": int,
     "request_timeout_s": float,
     "max_file_bytes": int,
+    "max_images": int,
 }
 _MEDIA_KEYS = {
     "max_image_bytes": int,

@@ -14,6 +14,7 @@
      │         └── QuotaExceeded  429  the key's quota of a unit this period; names the reset
      ├── ModelNotReady            503  still loading or failed to load
      ├── DeadlineExceeded         504  the request outlived request_timeout_s
+     ├── UpstreamFailed           502  an upstream model server answered an error
      └── ModelFailed              500  the model raised on this input (opaque, logged)
     ConfigError                   (not HTTP: bad settings at start-up)
 
@@ -144,6 +145,13 @@ class DeadlineExceeded(MMServeError):
     type = "timeout_error"
     code = "timeout"
     public = True
+
+
+class UpstreamFailed(MMServeError):
+    status = 502
+    type = "upstream_error"
+    code = "upstream_failed"
+    public = True  # the message names the upstream's status, never its URL
 
 
 class ModelFailed(MMServeError):

@@ -15,6 +15,7 @@ from mmserve.api.routes import (
     aligned,
     audio,
     batches,
+    chat,
     classifications,
     collections,
     embeddings,
@@ -46,6 +47,7 @@ BLUEPRINTS = (
     batches.bp,
     playground.bp,
     job_reports.bp,
+    chat.bp,
 )
 
 

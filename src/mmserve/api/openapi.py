@@ -29,6 +29,7 @@ ERROR_STATUSES = {
     422: "Wrong field type",
     429: "Overloaded, rate-limited or over quota; see Retry-After",
     500: "Internal error (opaque, with a request id)",
+    502: "The upstream model failed",
     503: "Model not ready",
     504: "Timed out",
 }

@@ -5,7 +5,7 @@ batch (in a single-threaded inference worker), postprocess one output (request t
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -24,6 +24,7 @@ CLASSIFY_AUDIO = "classify_audio"  # -> (frames, classes) probabilities over tim
 CAPTION_IMAGE = "caption_image"  # -> a caption made by a captioning model
 OCR = "ocr"  # -> text lines with boxes and confidences
 TRANSCRIBE = "transcribe"  # -> segments of recognised speech
+CHAT = "chat"  # a ChatModel: ChatPrompt -> the reply's text, generated piece by piece
 
 
 class Model(ABC):
@@ -105,6 +106,37 @@ def clip_options(clip: Waveform) -> dict[str, Any]:
         "word_timestamps": clip.word_timestamps or None,
     }
     return {name: value for name, value in values.items() if value is not None}
+
+
+@dataclass(frozen=True)
+class ChatPrompt:
+    """A conversation as a chat model takes it. `messages` are {"role", "content": str}, with
+    the media already turned into evidence text; `images` are the request's RGB PIL images,
+    for models that look at them themselves (vision-language checkpoints)."""
+
+    messages: list[dict[str, str]]
+    images: list[Any]
+    max_tokens: int = 256
+    temperature: float = 1.0
+    stop: tuple[str, ...] = ()
+
+
+class ChatModel(Model):
+    """A model that writes replies. Generation is streamed and runs in the request thread
+    (a reply is seconds of sequential decoding, not a batchable forward pass); the model
+    guards itself against concurrent use where it must."""
+
+    capabilities = frozenset({CHAT})
+
+    @abstractmethod
+    def generate(self, prompt: ChatPrompt) -> Iterator[str]:
+        """The reply, as pieces of text in order (joined, they are the whole reply)."""
+
+    def forward(self, batch: list[Any]) -> Sequence[Any]:
+        return ["".join(self.generate(prompt)) for prompt in batch]
+
+    def warmup_inputs(self) -> list[Any]:
+        return []
 
 
 @dataclass(frozen=True)
