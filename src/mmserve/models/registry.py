@@ -62,6 +62,7 @@ def _import_backends() -> None:
         imagenet,
         ocr,
         onnx_text,
+        upstream,
         whisper,
         yamnet,
     )
