@@ -7,6 +7,8 @@ architecture, which picks the mmserve model:
     CLIPModel, SiglipModel            embed_text + embed_image (hf_clip.py)
     BlipForConditionalGeneration      caption_image            (hf_blip.py)
     WhisperForConditionalGeneration   transcribe               (hf_whisper.py)
+    LlavaForConditionalGeneration,    chat                     (hf_vlm.py)
+      Qwen2-VL, SmolVLM, PaliGemma... (VLM_ARCHITECTURES)
 
 A directory is loaded with local_files_only, so it never touches the network. A hub id is
 fetched by transformers into its cache: that needs a machine that reaches the hub, or a cache
@@ -54,6 +56,18 @@ ARCHITECTURES = {
     "BlipForConditionalGeneration": "mmserve.models.hf_blip:HfBlipCaptioner",
     "WhisperForConditionalGeneration": "mmserve.models.hf_whisper:HfWhisper",
 }
+# Vision-language models that AutoModelForImageTextToText loads: chat models (hf_vlm.py).
+VLM_ARCHITECTURES = (
+    "LlavaForConditionalGeneration",
+    "LlavaNextForConditionalGeneration",
+    "Qwen2VLForConditionalGeneration",
+    "Qwen2_5_VLForConditionalGeneration",
+    "Idefics3ForConditionalGeneration",
+    "SmolVLMForConditionalGeneration",
+    "PaliGemmaForConditionalGeneration",
+    "Gemma3ForConditionalGeneration",
+)
+ARCHITECTURES.update({name: "mmserve.models.hf_vlm:HfVisionChat" for name in VLM_ARCHITECTURES})
 MODEL_TYPES = {
     "clip": "CLIPModel",
     "siglip": "SiglipModel",
@@ -61,7 +75,9 @@ MODEL_TYPES = {
 }
 
 
-@register("hf:", "your own Hugging Face checkpoint: hf:/dir (CLIP, SigLIP, BLIP, Whisper)")
+@register(
+    "hf:", "your own Hugging Face checkpoint: hf:/dir (CLIP, SigLIP, BLIP, Whisper, LLaVA...)"
+)
 def hf_model(model_id: str, location: str) -> Model:
     source = read_source(model_id, location)
     architecture = source.architecture or MODEL_TYPES.get(source.config.get("model_type", ""), "")
