@@ -27,6 +27,7 @@ from mmserve.api.routes import (
     jobs,
     models,
     playground,
+    rerank,
     usage,
 )
 
@@ -48,6 +49,7 @@ BLUEPRINTS = (
     playground.bp,
     job_reports.bp,
     chat.bp,
+    rerank.bp,
 )
 
 
