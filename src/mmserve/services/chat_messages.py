@@ -1,29 +1,27 @@
 """An OpenAI `messages` list, checked and decoded into a Conversation.
 
-    parse_messages(messages, *, policy, max_images) -> Conversation
+    parse_messages(messages, *, config) -> Conversation   (limits.max_images, [media])
 
 Roles: system, developer (OpenAI's newer name for system), user, assistant. Content is a
 string or a list of parts: text, image_url (data: URIs; URLs and server paths where the
 [media] policy allows them), input_audio. Images and clips decode through
-api.content's part readers, so they meet the same [media] limits as every other route.
+services.content.parse_content, so they meet the same [media] limits as every other route.
 Tool calls and tool messages are refused: no chat model here calls tools.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from mmserve.config import Config
 from mmserve.errors import InvalidRequest, PayloadTooLarge, SchemaError
-from mmserve.media.policy import MediaPolicy
 from mmserve.models.base import Waveform
+from mmserve.services.content import parse_content
 
 ROLES = ("system", "developer", "user", "assistant")
 TOOL_FIELDS = ("tool_calls", "function_call")
-
-# (part, param, policy) -> ("text"|"image"|"audio", value); api.content.parse_content fits.
-PartReader = Callable[[Mapping[str, Any], str, MediaPolicy], Any]
 
 
 @dataclass(frozen=True)
@@ -61,9 +59,7 @@ class Conversation:
         return [a for t in self.turns for a in t.attachments if a.kind == kind]
 
 
-def parse_messages(
-    messages: Any, *, policy: MediaPolicy, max_images: int, read_part: PartReader
-) -> Conversation:
+def parse_messages(messages: Any, *, config: Config) -> Conversation:
     if not isinstance(messages, list) or not messages:
         raise InvalidRequest(
             "messages must be a non-empty list of {role, content}", param="messages"
@@ -71,7 +67,7 @@ def parse_messages(
     counts = {"image": 0, "audio": 0}
     turns = []
     for i, message in enumerate(messages):
-        turns.append(_turn(message, f"messages[{i}]", policy, read_part, counts, max_images))
+        turns.append(_turn(message, f"messages[{i}]", config, counts))
     if not any(t.role == "user" for t in turns):
         raise InvalidRequest("messages need at least one user message", param="messages")
     return Conversation(turns)
@@ -80,10 +76,8 @@ def parse_messages(
 def _turn(
     message: Any,
     param: str,
-    policy: MediaPolicy,
-    read_part: PartReader,
+    config: Config,
     counts: dict[str, int],
-    max_images: int,
 ) -> Turn:
     if not isinstance(message, Mapping):
         raise SchemaError(f"{param}: a message is an object {{role, content}}", param=param)
@@ -112,13 +106,14 @@ def _turn(
     texts, attachments = [], []
     for j, part in enumerate(content):
         where = f"{param}.content[{j}]"
-        found = read_part(part, where, policy)
+        found = parse_content(part, param=where, config=config)
         if found.modality == "text":
             texts.append(found.value)
             continue
         if role != "user":
             raise InvalidRequest(f"{where}: only user messages may carry media", param=where)
         counts[found.modality] += 1
+        max_images = config.limits.max_images
         if found.modality == "image" and counts["image"] > max_images:
             raise PayloadTooLarge(
                 f"{where}: more than {max_images} images in one request (limits.max_images)",

@@ -24,7 +24,6 @@ from mmserve.api.schemas.chat import ChatRequest, ChatResponse
 from mmserve.errors import InvalidRequest, MMServeError, error_body
 from mmserve.services.chat import ChatOptions, Reply, reply
 from mmserve.services.chat_messages import parse_messages
-from mmserve.services.content import parse_content
 from mmserve.services.evidence import Ask
 
 bp = Blueprint("chat", __name__)
@@ -52,12 +51,7 @@ def chat_completions() -> Any:
             param="tools",
             code="tools_not_supported",
         )
-    conversation = parse_messages(
-        body.messages,
-        policy=svc.config.media,
-        max_images=svc.config.limits.max_images,
-        read_part=lambda part, param, policy: parse_content(part, param=param, config=svc.config),
-    )
+    conversation = parse_messages(body.messages, config=svc.config)
     ask = Ask(svc.pool, svc.config.limits.request_timeout_s, g.get("request_id"))
     answer = reply(ask, conversation, _options(body), store=svc.store)
     completion_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
