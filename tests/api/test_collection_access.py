@@ -88,3 +88,28 @@ def test_grant_and_ungrant_from_the_cli(make_auth_app, tmp_path):
     )
     assert done.exit_code == 0, done.output
     assert search(client, keys["bob"]).status_code == 403
+
+
+def test_chat_naming_a_restricted_collection_needs_read_access(make_auth_app):
+    app, client, keys = make(make_auth_app)
+    assert add(client, keys["alice"]).status_code == 200
+    carol = new_key(app, "carol", "vision")  # may chat, may not read collections
+
+    def chat(key):
+        body = {"messages": [{"role": "user", "content": "Which note?"}], "collection": "private"}
+        return client.post("/v1/chat/completions", json=body, headers=bearer(key))
+
+    assert chat(keys["alice"]).status_code == 403  # alice lacks the vision scope chat needs
+    for name, scopes in (("dave", ("vision",) + SCOPES), ("erin", ("vision",) + SCOPES)):
+        keys[name] = new_key(app, name, *scopes)
+    app.extensions["mmserve"].security.access.grant("private", "dave", "reader")
+    allowed = chat(keys["dave"])
+    assert allowed.status_code == 200, allowed.get_json()
+    assert allowed.get_json()["evidence"]["facts"][0]["kind"] == "item"
+    not_granted = chat(keys["erin"])
+    assert not_granted.status_code == 403
+    assert not_granted.get_json()["error"]["code"] == "collection_forbidden"
+    assert not_granted.get_json()["error"]["param"] == "collection"
+    no_search_scope = chat(carol)
+    assert no_search_scope.status_code == 403
+    assert no_search_scope.get_json()["error"]["param"] == "search:read"

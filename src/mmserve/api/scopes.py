@@ -31,6 +31,10 @@ ROUTE_SCOPES: dict[tuple[str, str], str] = {
     ("POST", "/v1/images/captions"): "vision",
     ("POST", "/v1/images/ocr"): "vision",
     ("POST", "/v1/classifications"): "vision",
+    # Chat reads images and clips; naming a collection also needs search:read and a key
+    # that may read it (checked in the route: the collection is in the body, not the URL).
+    ("POST", "/v1/chat/completions"): "vision",
+    ("POST", "/v1/rerank"): "embed",
     ("POST", "/v1/label-sets"): "vision",
     ("GET", "/v1/label-sets"): "vision",
     ("GET", "/v1/label-sets/<name>"): "vision",

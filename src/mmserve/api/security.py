@@ -127,6 +127,21 @@ def _check_collection(sec: Security, principal: Principal, scope: str, rule: str
         )
 
 
+def check_collection_read(name: str, param: str) -> None:
+    """For routes that name a collection in their body (chat's `collection`): the caller
+    needs search:read and, for a restricted collection, to be its owner or reader."""
+    principal: Principal | None = g.get("principal")
+    if principal is None or "admin" in principal.scopes:
+        return
+    principal.require("search:read")
+    if not allowed(security().access.roles(name), principal.name, write=False):
+        raise Forbidden(
+            f"collection {name!r} is restricted; this key is not its owner or reader",
+            param=param,
+            code="collection_forbidden",
+        )
+
+
 def readable(names: list[str]) -> list[str]:
     """The collections among `names` this request's caller may read (for listings)."""
     principal: Principal | None = g.get("principal")

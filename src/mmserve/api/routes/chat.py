@@ -21,6 +21,7 @@ from flask import Blueprint, Response, g, jsonify, stream_with_context
 from mmserve.api.common import parse_body, services
 from mmserve.api.openapi import operation
 from mmserve.api.schemas.chat import ChatRequest, ChatResponse
+from mmserve.api.security import check_collection_read
 from mmserve.errors import InvalidRequest, MMServeError, error_body
 from mmserve.services.chat import ChatOptions, Reply, reply
 from mmserve.services.chat_messages import parse_messages
@@ -51,6 +52,8 @@ def chat_completions() -> Any:
             param="tools",
             code="tools_not_supported",
         )
+    if body.collection is not None:
+        check_collection_read(body.collection, "collection")
     conversation = parse_messages(body.messages, config=svc.config)
     ask = Ask(svc.pool, svc.config.limits.request_timeout_s, g.get("request_id"))
     answer = reply(ask, conversation, _options(body), store=svc.store)
