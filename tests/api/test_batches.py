@@ -159,10 +159,10 @@ def test_batch_creation_is_checked(make_search_app):  # noqa: F811
     uploaded = client.files.create(file=("in.jsonl", io.BytesIO(b"{}\n")), purpose="batch")
     endpoints = app.test_client().get("/v1/batches/endpoints").get_json()["data"]
     assert "/v1/embeddings" in endpoints
-    assert "/v1/chat/completions" not in endpoints  # no chat route in this server
+    assert "/v1/chat/completions" in endpoints
     with pytest.raises(openai.BadRequestError) as caught:
         client.batches.create(
-            input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h"
+            input_file_id=uploaded.id, endpoint="/v1/completions", completion_window="24h"
         )
     assert caught.value.body["param"] == "endpoint" and "/v1/embeddings" in caught.value.message
     with pytest.raises(openai.BadRequestError) as window:

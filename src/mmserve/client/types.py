@@ -273,10 +273,28 @@ class TranscriptDelta:
     language: str | None = None
 
 
+@dataclass(frozen=True)
+class RerankResult:
+    SCHEMA = "RerankResult"
+    index: int
+    relevance_score: float
+    document: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Rerank:
+    SCHEMA = "RerankResponse"
+    id: str
+    model: str
+    results: list[RerankResult]
+    usage: dict[str, int]
+
+
 RESPONSE_TYPES = (
     Health, Readiness, BatchingSettings, ModelCard, Collection, Item, ItemPage, ItemRef,
     SearchHit, Label, LabelScore, Classification, LabelSet, Caption, OcrLine, Ocr, AudioFrame,
     AudioTags, Segment, Transcription, Prediction, FusionVersion, FusionModel, Job,
+    RerankResult, Rerank,
 )  # fmt: skip
 
 

@@ -27,7 +27,7 @@ class RerankRequest(BaseModel):
     return_documents: bool = Field(False, description="Echo each document in its result")
 
 
-class Result(BaseModel):
+class RerankResult(BaseModel):
     index: int = Field(description="The document's position in the request")
     relevance_score: float = Field(description="Cosine similarity with the query, -1..1")
     document: dict[str, Any] | None = Field(
@@ -38,5 +38,5 @@ class Result(BaseModel):
 class RerankResponse(BaseModel):
     id: str
     model: str
-    results: list[Result] = Field(description="Best first")
+    results: list[RerankResult] = Field(description="Best first")
     usage: dict[str, int]
