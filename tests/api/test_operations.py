@@ -35,7 +35,8 @@ def test_readyz_is_503_after_a_batch_failed_on_every_item(client):
 def test_models_list_in_the_openai_shape_with_serving_facts(client):
     body = client.get("/v1/models").get_json()
     ModelList.model_validate(body)
-    (card,) = body["data"]
+    card, grounded = body["data"]
+    assert grounded["id"] == "grounded"
     assert card["id"] == "fake" and card["object"] == "model"
     assert card["capabilities"] == ["embed_text"] and card["modality"] == "text"
     assert card["batching"]["max_wait_ms"] == 1
@@ -45,6 +46,21 @@ def test_models_list_in_the_openai_shape_with_serving_facts(client):
 def test_one_model_and_unknown_model(client):
     ModelCard.model_validate(client.get("/v1/models/fake").get_json())
     assert client.get("/v1/models/nope").status_code == 404
+
+
+def test_grounded_chat_model_is_listed_with_the_chat_capability(client):
+    """It is always served by /v1/chat/completions, so clients must be able to see it."""
+    listed = {c["id"]: c for c in client.get("/v1/models").get_json()["data"]}
+    card = ModelCard.model_validate(client.get("/v1/models/grounded").get_json())
+    assert listed["grounded"] == card.model_dump()
+    assert card.capabilities == ["chat"] and card.state == "ready"
+    assert card.batching is None and card.modality == "multimodal"
+    reply = client.post(
+        "/v1/chat/completions",
+        json={"model": card.id, "messages": [{"role": "user", "content": "hello"}]},
+    )
+    assert reply.status_code == 200
+    assert "cannot answer" in reply.get_json()["choices"][0]["message"]["content"]
 
 
 def test_metrics_in_prometheus_text(client):

@@ -49,10 +49,10 @@ class ModelCard:
     capabilities: list[str]
     state: str
     queue_depth: int
-    batching: BatchingSettings
     object: str = "model"
     owned_by: str = "mmserve"
     error: str | None = None
+    batching: BatchingSettings | None = None  # None for 'grounded' (not batched)
     details: dict[str, Any] = field(default_factory=dict)
 
 

@@ -10,6 +10,7 @@ from mmserve.api.common import services
 from mmserve.api.openapi import operation
 from mmserve.api.schemas.models import ModelCard, ModelList
 from mmserve.batching.runner import ModelRunner
+from mmserve.services.chat import GROUNDED
 
 bp = Blueprint("models", __name__)
 
@@ -33,16 +34,40 @@ def model_card(runner: ModelRunner, created: int) -> dict[str, Any]:
     }
 
 
+def grounded_card(created: int) -> dict[str, Any]:
+    """`grounded` is always served but is no pool model: it composes the pool's models, so it
+    has no batcher and no source of its own; its card lets clients (and the playground) see it."""
+    return {
+        "id": GROUNDED,
+        "object": "model",
+        "created": created,
+        "owned_by": "mmserve",
+        "source": "builtin:grounded",
+        "modality": "multimodal",
+        "capabilities": ["chat"],
+        "state": "ready",
+        "error": None,
+        "queue_depth": 0,
+        "batching": None,
+        "details": {"answers_from": "evidence of the served models (see docs/chat.md)"},
+    }
+
+
 @bp.get("/v1/models")
 @operation("List served models", tags=["models"], response=ModelList)
 def list_models() -> Any:
     created = current_app.config["MMSERVE_STARTED_AT"]
     cards = [model_card(r, created) for r in services().pool.runners.values()]
+    if GROUNDED not in services().pool.runners:
+        cards.append(grounded_card(created))
     return jsonify(object="list", data=cards)
 
 
 @bp.get("/v1/models/<path:model_id>")
 @operation("One served model", tags=["models"], response=ModelCard, errors=(404,))
 def get_model(model_id: str) -> Any:
+    created = current_app.config["MMSERVE_STARTED_AT"]
+    if model_id == GROUNDED and GROUNDED not in services().pool.runners:
+        return jsonify(grounded_card(created))
     runner = services().pool.get(model_id)
-    return jsonify(model_card(runner, current_app.config["MMSERVE_STARTED_AT"]))
+    return jsonify(model_card(runner, created))

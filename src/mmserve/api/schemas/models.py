@@ -25,7 +25,9 @@ class ModelCard(BaseModel):
     state: Literal["loading", "ready", "degraded", "failed"]
     error: str | None = None
     queue_depth: int
-    batching: BatchingSettings
+    batching: BatchingSettings | None = Field(
+        None, description="null for models not run through the batcher ('grounded')"
+    )
     details: dict[str, Any] = Field(
         default_factory=dict, description="dimensions, max_tokens and other model facts"
     )
