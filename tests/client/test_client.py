@@ -30,8 +30,9 @@ def wav(seconds=1.0, rate=16_000) -> bytes:
 
 def test_models_health_and_readiness(client):
     models = client.models.list()
-    assert [m.id for m in models] == ["fake", "captioner", "ocr", "speech"]
+    assert [m.id for m in models] == ["fake", "captioner", "ocr", "speech", "grounded"]
     assert isinstance(models[0], types.ModelCard) and models[0].batching.max_wait_ms == 1
+    assert models[-1].batching is None and models[-1].capabilities == ["chat"]
     assert client.models.get("speech").capabilities == ["transcribe"]
     assert client.health().status == "ok"
     ready = client.ready()

@@ -9,8 +9,15 @@ const state = { models: [], image: null, audio: null, jobsTimer: null };
 
 class ApiError extends Error {}
 
+// With auth on, every call carries the key typed in the header's field (kept for this tab only).
+const KEY_STORAGE = "mmserve-api-key";
+function authHeaders() {
+  const key = sessionStorage.getItem(KEY_STORAGE);
+  return key ? { Authorization: `Bearer ${key}` } : {};
+}
+
 async function api(path, options = {}) {
-  const init = { method: options.method || "GET", headers: {} };
+  const init = { method: options.method || "GET", headers: authHeaders() };
   if (options.json !== undefined) {
     init.method = options.method || "POST";
     init.headers["Content-Type"] = "application/json";
@@ -111,7 +118,7 @@ async function loadModels() {
   await guarded("models-error", async () => {
     const [models, ready] = await Promise.all([
       api("/v1/models"),
-      fetch("/readyz").then((r) => r.json()),
+      fetch("/readyz", { headers: authHeaders() }).then((r) => r.json()),
     ]);
     state.models = models.data;
     $("ready").textContent = ready.ready ? "All models ready." : "Some models are not ready yet.";
@@ -386,7 +393,9 @@ function hitCard(collection, hit) {
   const card = el("li", {});
   if (hit.modality === "image") {
     const path = `/v1/collections/${encodeURIComponent(collection)}/items/${encodeURIComponent(hit.id)}/thumbnail?size=160`;
-    card.append(el("img", { src: path, alt: name, loading: "lazy", width: "160", height: "112" }));
+    const img = el("img", { alt: name, loading: "lazy", width: "160", height: "112" });
+    card.append(img);
+    showThumbnail(img, path);
   }
   card.append(el("strong", { text: name }), el("br"), el("span", { text: `${hit.modality} · score ${hit.score.toFixed(3)}` }));
   return card;
@@ -471,10 +480,26 @@ async function startJob(event) {
   loadJobs();
 }
 
+// An <img> cannot send a header: with a key set, the thumbnail is fetched and shown as a blob.
+function showThumbnail(img, path) {
+  if (!sessionStorage.getItem(KEY_STORAGE)) { img.src = path; return; }
+  api(path, { raw: true }).then((r) => r.blob())
+    .then((blob) => { img.src = URL.createObjectURL(blob); })
+    .catch(() => { img.alt = `${img.alt} (thumbnail refused)`; });
+}
+
+function useKey(event) {
+  event.preventDefault();
+  const key = $("api-key").value.trim();
+  if (key) sessionStorage.setItem(KEY_STORAGE, key); else sessionStorage.removeItem(KEY_STORAGE);
+  $("api-key-state").textContent = key ? "Key set for this tab." : "No key: calls go without one.";
+  loadModels();
+}
+
 // --- chat: only when the server has /v1/chat/completions and a model for it ---------
 
 async function showChatIfServed() {
-  const doc = await fetch("/openapi.json").then((r) => r.json()).catch(() => ({ paths: {} }));
+  const doc = await fetch("/openapi.json", { headers: authHeaders() }).then((r) => r.json()).catch(() => ({ paths: {} }));
   const chatters = state.models.filter((m) => m.capabilities.some((c) => /chat|generat/.test(c)));
   const served = Boolean(doc.paths && doc.paths["/v1/chat/completions"]) && chatters.length > 0;
   $("chat").hidden = !served;
@@ -516,6 +541,8 @@ function wire() {
   $("fusion-form").addEventListener("submit", predict);
   $("job-form").addEventListener("submit", startJob);
   $("chat-form").addEventListener("submit", sendChat);
+  $("key-form").addEventListener("submit", useKey);
+  $("api-key").value = sessionStorage.getItem(KEY_STORAGE) || "";
   loadModels();
   loadCollections();
   loadFusion();
