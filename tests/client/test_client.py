@@ -9,7 +9,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mmserve.client import BadRequestError, NotFoundError, image_item, types
+from mmserve.client import (
+    BadRequestError,
+    NotFoundError,
+    UnprocessableEntityError,
+    image_item,
+    types,
+)
 
 
 def png(width=6, height=4, colour="red") -> bytes:
@@ -151,3 +157,30 @@ def test_async_client_waits_and_searches(async_client):
     done, hits, events = asyncio.run(run())
     assert done.state == "succeeded" and len(hits) == 2
     assert events[-1].type == "transcript.text.done"
+
+
+def test_rerank_usage_and_the_aligned_registry(client):
+    documents = ["note number 1", {"text": "a longer note, number 3"}]
+    ranked = client.rerank("note number 3", documents, model="fake")
+    assert isinstance(ranked, types.Rerank) and ranked.model == "fake"
+    assert sorted(r.index for r in ranked.results) == [0, 1]
+    scores = [r.relevance_score for r in ranked.results]
+    assert scores == sorted(scores, reverse=True)
+    (best,) = client.rerank(
+        "note number 3", documents, model="fake", top_n=1, return_documents=True
+    ).results
+    assert best.index == ranked.results[0].index
+    assert best.document == {"text": ["note number 1", "a longer note, number 3"][best.index]}
+    with pytest.raises(UnprocessableEntityError) as empty:
+        client.rerank("q", [], model="fake")
+    assert empty.value.param == "documents"
+    usage = client.usage(period="month")
+    assert usage["object"] == "usage" and usage["period"] == "month"
+    with pytest.raises(BadRequestError) as bad_period:
+        client.usage(period="week")
+    assert bad_period.value.param == "period"
+    assert client.aligned_models.list() == []
+    with pytest.raises(NotFoundError):
+        client.aligned_models.get("pairs")
+    with pytest.raises(NotFoundError):
+        client.aligned_models.delete("pairs")

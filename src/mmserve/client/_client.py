@@ -24,6 +24,7 @@ except ImportError as e:  # the one dependency of the client
 from mmserve.client import types as t
 from mmserve.client._errors import APIConnectionError, APITimeoutError, status_error
 from mmserve.client._resources import (
+    AlignedModels,
     Audio,
     Call,
     Collections,
@@ -35,8 +36,10 @@ from mmserve.client._resources import (
     Models,
     classify_call,
     predict_call,
+    rerank_call,
     search_call,
     transcription_body,
+    usage_call,
 )
 from mmserve.client._retry import RETRY_STATUSES, Attempts, RetryPolicy
 
@@ -65,6 +68,7 @@ class _Base:
         self.label_sets = LabelSets(self._call)
         self.images = Images(self._call)
         self.fusion_models = FusionModels(self._call)
+        self.aligned_models = AlignedModels(self._call)
 
     def _call(self, call: Call) -> Any:
         raise NotImplementedError
@@ -87,6 +91,15 @@ class _Base:
     def predict(self, **fields: Any) -> Any:
         """A fusion model's prediction: model=, and its text=, image=, audio= fields."""
         return self._call(predict_call(**fields))
+
+    def rerank(self, query: Any, documents: list[Any], **options: Any) -> Any:
+        """Documents ordered by relevance to the query (best first); model, top_n,
+        return_documents."""
+        return self._call(rerank_call(query, documents, **options))
+
+    def usage(self, **options: Any) -> Any:
+        """This key's usage and quota (a dict): period, date (YYYY-MM-DD), key (admin)."""
+        return self._call(usage_call(**options))
 
     def health(self) -> Any:
         return self._call(Call("GET", "/healthz", result=t.Health))

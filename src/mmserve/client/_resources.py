@@ -266,6 +266,59 @@ def predict_call(
     return Call("POST", "/v1/predict", json=body, result=t.Prediction)
 
 
+def rerank_call(
+    query: Any,
+    documents: list[Any],
+    *,
+    model: str | None = None,
+    top_n: int | None = None,
+    return_documents: bool = False,
+) -> Call:
+    """Texts and content-part dicts go as they are; anything else (Path, bytes, PIL, numpy)
+    is sent as an image part."""
+    body = _drop_none(
+        query=content_part(query, "image"),
+        documents=[content_part(d, "image") for d in documents],
+        model=model,
+        top_n=top_n,
+        return_documents=return_documents,
+    )
+    return Call("POST", "/v1/rerank", json=body, result=t.Rerank)
+
+
+def usage_call(
+    *, period: str | None = None, date: str | None = None, key: str | None = None
+) -> Call:
+    params = _drop_none(period=period, date=date, key=key)
+    return Call("GET", "/v1/usage", params=params)  # no response schema: the JSON as it is
+
+
+class AlignedModels(Resource):
+    """The aligned model registry: the fusion registry's shapes (FusionModel results)."""
+
+    def register(self, name: str, path: str, *, activate: bool = True) -> Any:
+        body = {"name": name, "path": path, "activate": activate}
+        return self._do(Call("POST", "/v1/aligned/models", json=body, result=t.FusionModel))
+
+    def list(self) -> Any:
+        call = Call("GET", "/v1/aligned/models", result=list[t.FusionModel], unwrap="data")
+        return self._do(call)
+
+    def get(self, name: str) -> Any:
+        return self._do(Call("GET", _path("v1", "aligned", "models", name), result=t.FusionModel))
+
+    def activate(self, name: str, version: int) -> Any:
+        path = _path("v1", "aligned", "models", name, "activate")
+        return self._do(Call("POST", path, json={"version": version}, result=t.FusionModel))
+
+    def rollback(self, name: str) -> Any:
+        path = _path("v1", "aligned", "models", name, "rollback")
+        return self._do(Call("POST", path, json={}, result=t.FusionModel))
+
+    def delete(self, name: str) -> Any:
+        return self._do(Call("DELETE", _path("v1", "aligned", "models", name)))
+
+
 class Jobs(Resource):
     def create(self, type: str, params: dict[str, Any] | None = None) -> Any:
         body = {"type": type, "params": params or {}}
