@@ -19,6 +19,7 @@ from tests.vision_models import photo
 pytestmark = [pytest.mark.e2e, pytest.mark.real_weights]
 webdriver = pytest.importorskip("selenium.webdriver")
 from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.common.keys import Keys  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 MODELS = "efficientnet-lite0,rapidocr,whisper-tiny.en,yamnet,bridge"
@@ -103,8 +104,38 @@ def test_the_root_opens_the_playground_with_the_models(browser, server):
         lambda d: d.find_elements(By.CSS_SELECTOR, "#models-table tbody tr"),
         "model rows",
     )
-    assert [r.find_element(By.TAG_NAME, "td").text for r in rows] == MODELS.split(",")
-    assert browser.find_element(By.ID, "chat").get_attribute("hidden") is not None
+    assert [r.find_element(By.TAG_NAME, "td").text for r in rows] == [
+        *MODELS.split(","),
+        "grounded",  # always served by /v1/chat/completions, so listed
+    ]
+
+
+def test_the_chat_panel_shows_and_grounded_answers(browser, server):
+    wait_for(browser, lambda d: d.find_element(By.ID, "chat").is_displayed(), "the chat panel")
+    message = browser.find_element(By.ID, "chat-input")
+    message.send_keys("What is in the picture?", Keys.ENTER)
+    lines = wait_for(
+        browser,
+        lambda d: (
+            len(d.find_elements(By.CSS_SELECTOR, "#chat-log li")) == 2
+            and d.find_elements(By.CSS_SELECTOR, "#chat-log li")
+        ),
+        "the reply",
+    )
+    assert lines[1].text.startswith("grounded: ") and "cannot answer" in lines[1].text
+
+
+def test_an_api_key_is_kept_for_the_tab_and_sent(browser, server):
+    key = browser.find_element(By.ID, "api-key")
+    key.send_keys("mm-test-key", Keys.ENTER)  # the keyboard alone
+    wait_for(browser, lambda d: "Key set" in text_of(d, "api-key-state"), "the key's state")
+    stored = browser.execute_script("return sessionStorage.getItem('mmserve-api-key')")
+    sent = browser.execute_script("return authHeaders()")
+    assert stored == "mm-test-key" and sent == {"Authorization": "Bearer mm-test-key"}
+    key.clear()
+    key.send_keys(Keys.ENTER)
+    wait_for(browser, lambda d: "No key" in text_of(d, "api-key-state"), "the key cleared")
+    assert browser.execute_script("return authHeaders()") == {}
 
 
 def test_a_photo_gets_a_caption_and_labels(browser, server, tmp_path):
