@@ -166,6 +166,8 @@ def test_rerank_usage_and_the_aligned_registry(client):
     assert sorted(r.index for r in ranked.results) == [0, 1]
     scores = [r.relevance_score for r in ranked.results]
     assert scores == sorted(scores, reverse=True)
+    # a cosine even though the fake model's vectors are not unit length
+    assert all(-1.000001 <= s <= 1.000001 for s in scores)
     (best,) = client.rerank(
         "note number 3", documents, model="fake", top_n=1, return_documents=True
     ).results

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mmserve.batching.pool import ModelPool
+from mmserve.models.base import l2_normalise
 from mmserve.services.content import Content, embed_contents
 
 
@@ -48,13 +49,15 @@ def rank(
         request_id=request_id,
         params=params,
     )
-    vectors = np.stack(embedded.vectors)  # (1 + documents, dim), L2-normalised
+    # (1 + documents, dim); normalised here, as not every model (a local: encoder that pools
+    # itself, a test fake) returns unit vectors, and the score must be a cosine.
+    vectors = l2_normalise(np.stack(embedded.vectors))
     scores = vectors[1:] @ vectors[0]  # (documents,)
     order = np.argsort(-scores, kind="stable")[: top_n or len(documents)]
-    count = getattr(pool.get(embedded.model_id).model, "count_tokens", None)
+    served = pool.get(embedded.model_id).model
     contents = [query, *documents]
     tokens = sum(
-        count(p) if count else 0
+        served.count_tokens(p)
         for c, p in zip(contents, embedded.payloads, strict=True)
         if c.modality == "text"
     )
