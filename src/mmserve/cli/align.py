@@ -11,7 +11,6 @@ whether or not a server runs on the data directory: it picks changes up at its n
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,7 @@ import click
 
 from mmserve.cli.common import CONFIG_OPTION, DATA_DIR_OPTION, cli_errors, load
 from mmserve.cli.fusion import ENCODER, SEED, feature_bar, parse_encoders
-from mmserve.config import Config
+from mmserve.cli.registry import ModelRegistry, add_registry_commands
 
 KIND = "aligned"
 
@@ -137,80 +136,20 @@ def train_command(
             )
     click.echo(f"report: {outcome.report_html}")
     if register_as:
-        _register(config, outcome.artifact, register_as, activate=True)
+        REGISTRY.register(config, outcome.artifact, register_as, activate=True)
 
 
-@align_group.command("register")
-@click.argument("model_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--name", "-n", required=True, help="Served as aligned/NAME.")
-@click.option("--activate/--no-activate", default=True, show_default=True)
-@CONFIG_OPTION
-@DATA_DIR_OPTION
-def register_command(
-    model_dir: Path, name: str, activate: bool, config_path: Path | None, data_dir: Path | None
-) -> None:
-    """Copy an aligned model into the registry as NAME's next version."""
-    _register(load(config_path, data_dir=data_dir), model_dir, name, activate=activate)
-
-
-@align_group.command("list")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@CONFIG_OPTION
-@DATA_DIR_OPTION
-def list_command(as_json: bool, config_path: Path | None, data_dir: Path | None) -> None:
-    """Registered aligned models and their versions (* = active)."""
-    entries = _registry(load(config_path, data_dir=data_dir)).entries()
-    if as_json:
-        click.echo(json.dumps([e.as_dict() for e in entries], indent=2))
-        return
-    if not entries:
-        click.echo("no aligned models registered")
-    for e in entries:
-        click.echo(f"aligned/{e.name}")
-        for v in e.versions:
-            mark = "*" if v.version == e.active else " "
-            metrics = v.summary.get("test_metrics", {})
-            recall = f"mean R@1 {metrics['mean_R@1']:.3f}" if "mean_R@1" in metrics else ""
-            modalities = "+".join(v.summary.get("modalities", {}))
-            click.echo(f"  {mark} v{v.version}  {modalities}  {recall}")
-
-
-@align_group.command("activate")
-@click.argument("name")
-@click.option("--version", "-v", "version", type=click.IntRange(1), required=True)
-@CONFIG_OPTION
-@DATA_DIR_OPTION
-def activate_command(
-    name: str, version: int, config_path: Path | None, data_dir: Path | None
-) -> None:
-    """Serve VERSION of NAME."""
-    with cli_errors():
-        entry = _registry(load(config_path, data_dir=data_dir)).activate(name, version)
-    click.echo(f"aligned/{name}: v{entry.active} active")
-
-
-@align_group.command("rollback")
-@click.argument("name")
-@CONFIG_OPTION
-@DATA_DIR_OPTION
-def rollback_command(name: str, config_path: Path | None, data_dir: Path | None) -> None:
-    """Serve the version of NAME that was active before the current one."""
-    with cli_errors():
-        entry = _registry(load(config_path, data_dir=data_dir)).rollback(name)
-    click.echo(f"aligned/{name}: rolled back to v{entry.active}")
-
-
-def _registry(config: Config) -> Any:
-    from mmserve.store.fusion_models import FusionRegistry
-
-    return FusionRegistry(config.data_dir, KIND)
-
-
-def _register(config: Config, model_dir: Path, name: str, *, activate: bool) -> None:
+def _check(model_dir: Path) -> dict[str, Any]:
     from mmserve.fusion.aligned import check_aligned
 
-    with cli_errors():
-        summary = check_aligned(model_dir)
-        version = _registry(config).register(name, model_dir, activate=activate, summary=summary)
-    state = "active" if activate else "inactive"
-    click.echo(f"registered aligned/{name} v{version.version} ({state}) in {config.data_dir}")
+    return check_aligned(model_dir)
+
+
+def _describe(version: Any) -> str:
+    metrics = version.summary.get("test_metrics", {})
+    recall = f"mean R@1 {metrics['mean_R@1']:.3f}" if "mean_R@1" in metrics else ""
+    return f"{'+'.join(version.summary.get('modalities', {}))}  {recall}"
+
+
+REGISTRY = ModelRegistry(KIND, _check, _describe)
+add_registry_commands(align_group, REGISTRY)

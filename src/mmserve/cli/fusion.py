@@ -10,7 +10,6 @@ its next request.
 from __future__ import annotations
 
 import contextlib
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from typing import Any
 import click
 
 from mmserve.cli.common import CONFIG_OPTION, DATA_DIR_OPTION, cli_errors, load
+from mmserve.cli.registry import ModelRegistry, add_registry_commands
 from mmserve.config import Config
 
 TARGET = click.option(
@@ -146,7 +146,7 @@ def train_command(
         )
     click.echo(f"report: {outcome.report_html}")
     if register_as:
-        _register(config, outcome.artifact, register_as, activate=True)
+        REGISTRY.register(config, outcome.artifact, register_as, activate=True)
 
 
 @fusion_group.command("compare")
@@ -203,66 +203,6 @@ def export_command(model_dir: Path) -> None:
         export_onnx(model, model_dir / ONNX)
         quantize_int8(model_dir / ONNX, model_dir / ONNX_INT8)
     click.echo(f"wrote {model_dir / ONNX} and {model_dir / ONNX_INT8}")
-
-
-@fusion_group.command("register")
-@click.argument("model_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--name", "-n", required=True, help="Served as fusion/NAME.")
-@click.option("--activate/--no-activate", default=True, show_default=True)
-@CONFIG_OPTION
-@DATA_DIR_OPTION
-def register_command(
-    model_dir: Path, name: str, activate: bool, config_path: Path | None, data_dir: Path | None
-) -> None:
-    """Copy a trained model into the registry as NAME's next version."""
-    _register(load(config_path, data_dir=data_dir), model_dir, name, activate=activate)
-
-
-@fusion_group.command("list")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@CONFIG_OPTION
-@DATA_DIR_OPTION
-def list_command(as_json: bool, config_path: Path | None, data_dir: Path | None) -> None:
-    """Registered fusion models and their versions (* = active)."""
-    entries = _registry(load(config_path, data_dir=data_dir)).entries()
-    if as_json:
-        click.echo(json.dumps([e.as_dict() for e in entries], indent=2))
-        return
-    if not entries:
-        click.echo("no fusion models registered")
-    for e in entries:
-        click.echo(f"fusion/{e.name}")
-        for v in e.versions:
-            mark = "*" if v.version == e.active else " "
-            metrics = "; ".join(
-                f"{t} {_headline(m)}" for t, m in v.summary.get("test_metrics", {}).items()
-            )
-            click.echo(f"  {mark} v{v.version}  {v.summary.get('strategy')}  {metrics}")
-
-
-@fusion_group.command("activate")
-@click.argument("name")
-@click.option("--version", "-v", "version", type=click.IntRange(1), required=True)
-@CONFIG_OPTION
-@DATA_DIR_OPTION
-def activate_command(
-    name: str, version: int, config_path: Path | None, data_dir: Path | None
-) -> None:
-    """Serve VERSION of NAME."""
-    with cli_errors():
-        entry = _registry(load(config_path, data_dir=data_dir)).activate(name, version)
-    click.echo(f"fusion/{name}: v{entry.active} active")
-
-
-@fusion_group.command("rollback")
-@click.argument("name")
-@CONFIG_OPTION
-@DATA_DIR_OPTION
-def rollback_command(name: str, config_path: Path | None, data_dir: Path | None) -> None:
-    """Serve the version of NAME that was active before the current one."""
-    with cli_errors():
-        entry = _registry(load(config_path, data_dir=data_dir)).rollback(name)
-    click.echo(f"fusion/{name}: rolled back to v{entry.active}")
 
 
 @fusion_group.command("pretrain")
@@ -404,26 +344,23 @@ def distill_command(
         )
     click.echo(f"report: {outcome.report_json.with_name('report.html')}")
     if register_as:
-        _register(config, outcome.artifact, register_as, activate=True)
+        REGISTRY.register(config, outcome.artifact, register_as, activate=True)
 
 
 # --- helpers ---------------------------------------------------------------------------
 
 
-def _registry(config: Config) -> Any:
-    from mmserve.store.fusion_models import FusionRegistry
-
-    return FusionRegistry(config.data_dir)
-
-
-def _register(config: Config, model_dir: Path, name: str, *, activate: bool) -> None:
+def _check(model_dir: Path) -> dict[str, Any]:
     from mmserve.fusion.pipeline import check_servable
 
-    with cli_errors():
-        summary = check_servable(model_dir)
-        version = _registry(config).register(name, model_dir, activate=activate, summary=summary)
-    state = "active" if activate else "inactive"
-    click.echo(f"registered fusion/{name} v{version.version} ({state}) in {config.data_dir}")
+    return check_servable(model_dir)
+
+
+def _describe(version: Any) -> str:
+    metrics = "; ".join(
+        f"{t} {_headline(m)}" for t, m in version.summary.get("test_metrics", {}).items()
+    )
+    return f"{version.summary.get('strategy')}  {metrics}"
 
 
 def _load(
@@ -483,3 +420,7 @@ def _options(hidden: int | None) -> dict[str, Any]:
 def _headline(metrics: dict[str, Any]) -> str:
     keep = ("accuracy", "macro_f1", "macro_auc", "r2", "mae")
     return ", ".join(f"{k} {metrics[k]:.3f}" for k in keep if isinstance(metrics.get(k), float))
+
+
+REGISTRY = ModelRegistry("fusion", _check, _describe)
+add_registry_commands(fusion_group, REGISTRY)
