@@ -138,7 +138,7 @@ def add_items(name: str) -> Any:
         if index in pieces:
             piece = pieces[index]
             vector, modality, digest = embedded[index], piece.modality, piece.content_hash
-            text = piece.content.value if modality == "text" else None
+            text = piece.content.value if isinstance(piece.content.value, str) else None
         else:
             vector, modality, digest, text = item.vector, "vector", None, None
         inputs.append(ItemInput(vector, modality, item.id, digest, item.metadata or {}, text))
