@@ -201,7 +201,9 @@ def delete_item(name: str, item_id: str) -> Any:
 )
 def search(name: str) -> Any:
     """The query is a text, a content part (embedded with the collection's model), an
-    existing item's id or a vector. Exact below 50,000 items, HNSW re-scored exactly above."""
+    existing item's id or a vector. Exact below 50,000 items, HNSW re-scored exactly above.
+    `mode` "keyword" (BM25 over item text and metadata strings) and "hybrid" (reciprocal rank
+    fusion of both) take a text query."""
     body = parse_body(SearchRequest)
     svc = services()
     query = body.query
