@@ -65,6 +65,10 @@ def test_index_job_indexes_a_folder_and_reports_what_it_could_not(make_search_ap
     item = client.get("/v1/collections/notes/items/sub/deep.md").get_json()
     assert item["metadata"]["path"] == "sub/deep.md" and item["modality"] == "text"
     assert client.get("/v1/collections/notes").get_json()["item_count"] == 6
+    # A text file's text is in the keyword index ("3" is in 003.txt's text, not its name).
+    body = {"query": "number 3", "mode": "keyword", "top_k": 1}
+    hits = client.post("/v1/collections/notes/search", json=body).get_json()["data"]
+    assert [hit["id"] for hit in hits] == ["003.txt"]
     # Again: everything indexed is skipped; only the failed files are tried again.
     again = wait_for_job(client, start(client)["id"], FINAL)
     assert again["result"]["unchanged"] == 7 and again["result"]["indexed"] == 0

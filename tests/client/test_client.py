@@ -65,6 +65,10 @@ def test_collections_items_and_every_search_mode(client):
     assert [h.id for h in by_item] == ["b"]  # itself left out
     by_vector = client.search("notes", vector=[1.0] * 8, filter={"n": 1})
     assert [h.id for h in by_vector] == ["a"]
+    by_keyword = client.search("notes", text="there", mode="keyword")
+    assert [h.id for h in by_keyword] == ["b"]
+    weights = {"vector": 0, "keyword": 1}
+    assert client.search("notes", text="there", mode="hybrid", weights=weights)[0].id == "b"
     with pytest.raises(ValueError, match="exactly one"):
         client.search("notes", text="x", item_id="a")
 

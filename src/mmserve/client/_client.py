@@ -81,7 +81,8 @@ class _Base:
 
     def search(self, collection: str, **query: Any) -> Any:
         """By exactly one of text=, image=, audio=, item_id=, vector=; top_k, filter,
-        include_self. Returns the hits, best first."""
+        include_self; mode ("vector", "keyword", "hybrid") and weights. Returns the hits,
+        best first."""
         return self._call(search_call(collection, **query))
 
     def classify(self, **options: Any) -> Any:

@@ -119,7 +119,11 @@ def search_call(
     top_k: int = 10,
     filter: dict[str, Any] | None = None,
     include_self: bool = False,
+    mode: str | None = None,
+    weights: dict[str, float] | None = None,
 ) -> Call:
+    """mode: "vector" (the server's default), "keyword" or "hybrid" (text= only);
+    weights: {"vector": w, "keyword": w} for hybrid."""
     given = {
         "text": text,
         "image": image,
@@ -137,7 +141,7 @@ def search_call(
         "item_id": lambda: {"id": item_id},
         "vector": lambda: {"vector": list(vector or [])},
     }[chosen[0]]()
-    body = _drop_none(query=query, top_k=top_k, filter=filter)
+    body = _drop_none(query=query, top_k=top_k, filter=filter, mode=mode, weights=weights)
     if include_self:
         body["include_self"] = True
     path = _path("v1", "collections", collection, "search")

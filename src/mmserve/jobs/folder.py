@@ -119,6 +119,7 @@ class FolderIndexer:
                 rel,
                 pieces[rel].content_hash,
                 _meta(entries[rel], pieces[rel].modality),
+                _keyword_text(pieces[rel]),
             )
             for rel, v in vectors.items()
         ]
@@ -202,6 +203,11 @@ def _row(
     entry: IngestFile, status: str, digest: str | None = None, error: str | None = None
 ) -> IngestFile:
     return IngestFile(entry.path, entry.size, entry.mtime, digest, status, error)
+
+
+def _keyword_text(p: Piece) -> str | None:
+    """A text file's text, for the keyword index (images and audio have none at ingest)."""
+    return p.content.value if isinstance(p.content.value, str) else None
 
 
 def _meta(entry: IngestFile, modality: str) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from mmserve.errors import InvalidRequest, NotFound
+from mmserve.store import keywords
 from mmserve.store.db import Database
 from mmserve.store.records import (
     Collection,
@@ -122,6 +123,11 @@ class CollectionRows:
                 " vector = excluded.vector, seq = excluded.seq, updated_at = excluded.updated_at",
                 [(collection.id, *row, seq, now, now) for row in rows],
             )
+            texts = [
+                (row[0], keywords.item_text(item.text, item.metadata))
+                for row, item in zip(rows, inputs, strict=True)
+            ]
+            keywords.write(conn, collection.id, texts)
         return collection, [row[0] for row in rows]
 
     def delete_items(self, name: str, ids: Sequence[str]) -> tuple[Collection, int]:

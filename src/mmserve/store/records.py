@@ -50,6 +50,7 @@ class ItemInput:
     id: str | None = None
     content_hash: str | None = None
     metadata: Mapping[str, Any] = field(default_factory=dict)
+    text: str | None = None  # the text the vector came from, for the keyword index
 
 
 @dataclass(frozen=True)
@@ -102,7 +103,7 @@ def as_item_input(item: ItemInput | Mapping[str, Any], where: str) -> ItemInput:
         return item
     if not isinstance(item, Mapping):
         raise SchemaError(f"{where} must be an object with a vector", param=where)
-    unknown = set(item) - {"vector", "modality", "id", "content_hash", "metadata"}
+    unknown = set(item) - {"vector", "modality", "id", "content_hash", "metadata", "text"}
     if unknown:
         raise SchemaError(f"{where} has unknown field(s): {', '.join(sorted(unknown))}")
     if "vector" not in item:
@@ -129,6 +130,8 @@ def check_item(
         )
     if item.content_hash is not None and not isinstance(item.content_hash, str):
         raise SchemaError(f"{where}.content_hash must be a string", param=f"{where}.content_hash")
+    if item.text is not None and not isinstance(item.text, str):
+        raise SchemaError(f"{where}.text must be a string", param=f"{where}.text")
     return item.id, item.modality, item.content_hash, metadata_json(item.metadata, where, schema)
 
 

@@ -11,7 +11,10 @@ index knows an item by; `items.id` is the caller's string id.
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 1
+from mmserve.store.keywords import FTS_SCHEMA
+
+# 2: the keyword index (items_fts); an older mmserve would not keep it in step, so it refuses.
+SCHEMA_VERSION = 2
 
 SCHEMA = (
     """
@@ -93,4 +96,5 @@ SCHEMA = (
         PRIMARY KEY (collection_id, path)
     ) WITHOUT ROWID
     """,
+    *FTS_SCHEMA,  # after items: its trigger and backfill read them
 )

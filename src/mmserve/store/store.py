@@ -21,10 +21,12 @@ from typing import Any
 import numpy as np
 
 from mmserve.errors import NotFound
+from mmserve.store import keywords
 from mmserve.store.cache import EmbeddingCache
 from mmserve.store.collections import CollectionRows
 from mmserve.store.db import Database
 from mmserve.store.filters import compile_filter
+from mmserve.store.fusion import reciprocal_rank_fusion
 from mmserve.store.ingest import IngestProgress
 from mmserve.store.jobs import JobStore
 from mmserve.store.records import (
@@ -42,6 +44,7 @@ from mmserve.store.settings import StoreConfig
 from mmserve.store.vector_index import IndexFiles
 
 DB_FILE = "store.sqlite3"
+HYBRID_DEPTH = 50  # candidates each ranking gives the fusion (at least top_k)
 INDEX_FOLDER = "indexes"
 
 
@@ -140,6 +143,49 @@ class SearchStore:
         keys, scores = self._index(found).search(query, fetch, condition, self.rows)
         excluded = set(exclude_ids)
         return [hit for hit in self.rows.hits(keys, scores) if hit.id not in excluded][:top_k]
+
+    def search_keywords(
+        self,
+        collection: str,
+        text: str,
+        *,
+        top_k: int = 10,
+        filter: Mapping[str, Any] | None = None,
+    ) -> list[SearchHit]:
+        """The top_k items by BM25 over their text that pass `filter`; score = -bm25."""
+        found = self.rows.find(collection)
+        check_top_k(top_k, self.config.max_top_k)
+        condition = compile_filter(filter, found.metadata_schema) if filter else None
+        with self.db.read() as conn:
+            keys, scores = keywords.search(conn, found.id, text, top_k, condition)
+        return self.rows.hits(keys, scores)
+
+    def search_hybrid(
+        self,
+        collection: str,
+        vector: Sequence[float] | np.ndarray,
+        text: str,
+        *,
+        top_k: int = 10,
+        filter: Mapping[str, Any] | None = None,
+        model: str | None = None,
+        weights: Mapping[str, float] | None = None,
+    ) -> list[SearchHit]:
+        """Vector and keyword rankings fused by reciprocal rank (fusion.py); score = the
+        fused score. `weights`: {"vector": w, "keyword": w}, 1 each by default."""
+        found = self.rows.find(collection)
+        check_model(found, model)
+        check_top_k(top_k, self.config.max_top_k)
+        query = one_vector(vector, found.dim, "vector")  # (dim,)
+        condition = compile_filter(filter, found.metadata_schema) if filter else None
+        depth = max(top_k, HYBRID_DEPTH)
+        by_vector, _ = self._index(found).search(query, depth, condition, self.rows)
+        with self.db.read() as conn:
+            by_keyword, _ = keywords.search(conn, found.id, text, depth, condition)
+        keys, scores = reciprocal_rank_fusion(
+            {"vector": by_vector, "keyword": by_keyword}, weights or {}, top_k
+        )
+        return self.rows.hits(keys, scores)
 
     def search_by_item(
         self,

@@ -30,13 +30,14 @@ from mmserve.api.schemas.collections import (
     ItemsAdded,
     SearchRequest,
     SearchResponse,
+    SearchWeights,
 )
 from mmserve.api.security import readable, security
 from mmserve.errors import InvalidRequest, NotFound, SchemaError
 from mmserve.models.base import EMBED_TEXT
 from mmserve.services.deidentify import redact_content, redact_value, wants_text
 from mmserve.services.store_embed import Piece, embed_pieces, to_piece
-from mmserve.store import Collection, Item, ItemInput
+from mmserve.store import Collection, Item, ItemInput, SearchHit
 
 bp = Blueprint("collections", __name__)
 MAX_PAGE = 1000  # items per page of GET .../items
@@ -137,9 +138,10 @@ def add_items(name: str) -> Any:
         if index in pieces:
             piece = pieces[index]
             vector, modality, digest = embedded[index], piece.modality, piece.content_hash
+            text = piece.content.value if isinstance(piece.content.value, str) else None
         else:
-            vector, modality, digest = item.vector, "vector", None
-        inputs.append(ItemInput(vector, modality, item.id, digest, item.metadata or {}))
+            vector, modality, digest, text = item.vector, "vector", None, None
+        inputs.append(ItemInput(vector, modality, item.id, digest, item.metadata or {}, text))
     ids = svc.store.upsert_items(name, inputs)  # names bad fields: items[3].vector
     data = [{"id": i, "modality": x.modality} for i, x in zip(ids, inputs, strict=True)]
     extra = {} if redactions is None else {"redactions": redactions}
@@ -199,11 +201,15 @@ def delete_item(name: str, item_id: str) -> Any:
 )
 def search(name: str) -> Any:
     """The query is a text, a content part (embedded with the collection's model), an
-    existing item's id or a vector. Exact below 50,000 items, HNSW re-scored exactly above."""
+    existing item's id or a vector. Exact below 50,000 items, HNSW re-scored exactly above.
+    `mode` "keyword" (BM25 over item text and metadata strings) and "hybrid" (reciprocal rank
+    fusion of both) take a text query."""
     body = parse_body(SearchRequest)
     svc = services()
     query = body.query
     options = {"top_k": body.top_k, "filter": body.filter}
+    if body.mode != "vector":
+        return jsonify(data=[_hit(h) for h in _text_search(name, body, options)])
     if isinstance(query, dict) and set(query) == {"id"}:
         if not isinstance(query["id"], str):
             raise SchemaError("query.id must be a string", param="query.id")
@@ -229,10 +235,36 @@ def search(name: str) -> Any:
                 param="query",
             )
         hits = _renamed(lambda: svc.store.search(name, vector, **options), "query.vector")
-    data = [
-        {"id": h.id, "score": h.score, "metadata": h.metadata, "modality": h.modality} for h in hits
-    ]
-    return jsonify(data=data)
+    return jsonify(data=[_hit(h) for h in hits])
+
+
+def _text_search(name: str, body: SearchRequest, options: dict[str, Any]) -> list[SearchHit]:
+    """mode keyword (BM25 only) or hybrid (the query text embedded too, rankings fused)."""
+    if not isinstance(body.query, str) or not body.query.strip():
+        raise InvalidRequest(
+            f"mode {body.mode!r} needs query to be a non-empty text (keywords are matched "
+            'against item text); use mode "vector" for content parts, ids and vectors',
+            param="query",
+        )
+    if body.mode == "keyword":
+        hits: list[SearchHit] = services().store.search_keywords(name, body.query, **options)
+        return hits
+    svc = services()
+    vector = embed_pieces(
+        svc.pool,
+        svc.store,
+        _find(name).model,
+        [to_piece(body.query, "query", svc.config)],
+        timeout_s=svc.config.limits.request_timeout_s,
+        request_id=g.get("request_id"),
+    )[0]
+    weights = (body.weights or SearchWeights()).model_dump()
+    hits = svc.store.search_hybrid(name, vector, body.query, weights=weights, **options)
+    return hits
+
+
+def _hit(hit: SearchHit) -> dict[str, Any]:
+    return {"id": hit.id, "score": hit.score, "metadata": hit.metadata, "modality": hit.modality}
 
 
 # Helpers

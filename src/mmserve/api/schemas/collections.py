@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr
 
@@ -19,6 +19,7 @@ NAME = {"pattern": COLLECTION.json_pattern, "maxLength": 128}
 MAX_TOP_K = StoreConfig().max_top_k
 MAX_ITEMS = Limits().max_inputs
 TYPES = {"enum": list(SCHEMA_TYPES)}
+MAX_WEIGHT = 100
 
 
 class CollectionCreate(BaseModel):
@@ -129,6 +130,13 @@ class ItemPage(BaseModel):
     next_cursor: str | None = Field(description="Pass as ?cursor= for the next page; null: done")
 
 
+class SearchWeights(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    vector: Number = Field(1, ge=0, le=MAX_WEIGHT)
+    keyword: Number = Field(1, ge=0, le=MAX_WEIGHT)
+
+
 class SearchRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -148,6 +156,15 @@ class SearchRequest(BaseModel):
         examples=[{"kind": "photo", "tag": {"in": ["a", "b"]}, "year": {"gte": 2020, "lt": 2024}}],
     )
     include_self: bool = Field(False, description="For an id query: include that item itself")
+    mode: Literal["vector", "keyword", "hybrid"] = Field(
+        "vector",
+        description="vector: cosine similarity; keyword: BM25 over item text and metadata "
+        "strings; hybrid: both fused by reciprocal rank (k=60). keyword and hybrid need a text "
+        "query",
+    )
+    weights: SearchWeights | None = Field(
+        None, description="hybrid only: the weight of each ranking in the fusion (1 and 1)"
+    )
 
 
 class SearchHitOut(BaseModel):
