@@ -41,7 +41,7 @@ def rss_bytes(pid: int) -> int:
 def test_every_default_model_is_loaded(server):
     base, _ = server
     listed = requests.get(f"{base}/v1/models", timeout=10).json()["data"]
-    assert [m["id"] for m in listed] == list(DEFAULT_MODELS)
+    assert [m["id"] for m in listed] == [*DEFAULT_MODELS, "grounded"]
     assert {m["state"] for m in listed} == {"ready"}
 
 
