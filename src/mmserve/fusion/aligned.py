@@ -24,6 +24,7 @@ import numpy as np
 from mmserve import __version__
 from mmserve.errors import ConfigError
 from mmserve.files import replaced_dir_atomically
+from mmserve.fusion.artifact import read_header
 from mmserve.models.base import l2_normalise
 
 if TYPE_CHECKING:
@@ -81,26 +82,15 @@ def save_aligned(
 
 def read_aligned(path: str | Path) -> AlignedManifest:
     path = Path(path)
-    try:
-        header = json.loads((path / CONFIG).read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"{path} is not an aligned model: it has no {CONFIG}") from None
-    if header.get("format") != FORMAT:
-        raise ConfigError(f"{path / CONFIG} is not a {FORMAT} config")
-    if header.get("format_version", 0) > FORMAT_VERSION:
-        raise ConfigError(
-            f"{path} was saved by a newer mmserve (format "
-            f"{header['format_version']}); upgrade mmserve"
-        )
+    header, metrics = read_header(path, "an aligned", FORMAT, FORMAT_VERSION)
     if not (path / HEADS).exists():
         raise ConfigError(f"{path} has no {HEADS}")
-    metrics_file = path / METRICS
     return AlignedManifest(
         path=path,
         config=header["config"],
         encoders=header["encoders"],
         training=header.get("training", {}),
-        metrics=json.loads(metrics_file.read_text()) if metrics_file.exists() else {},
+        metrics=metrics,
     )
 
 

@@ -105,28 +105,38 @@ def save_artifact(
     return path
 
 
-def read_manifest(path: str | Path) -> Manifest:
-    path = Path(path)
+def read_header(
+    path: Path, kind: str, fmt: str, version: int
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(config.json, metrics.json or {}) of a saved `kind` model folder (fusion, aligned),
+    refused with a ConfigError if it is not one or was saved in a newer format."""
     try:
         header = json.loads((path / CONFIG).read_text())
     except FileNotFoundError:
-        raise ConfigError(f"{path} is not a fusion model: it has no {CONFIG}") from None
-    if header.get("format") != FORMAT:
-        raise ConfigError(f"{path / CONFIG} is not a {FORMAT} config")
-    if header.get("format_version", 0) > FORMAT_VERSION:
+        raise ConfigError(f"{path} is not {kind} model: it has no {CONFIG}") from None
+    if header.get("format") != fmt:
+        raise ConfigError(f"{path / CONFIG} is not a {fmt} config")
+    if header.get("format_version", 0) > version:
         raise ConfigError(
             f"{path} was saved in format {header['format_version']}; this mmserve reads up to "
-            f"{FORMAT_VERSION}: upgrade mmserve"
+            f"{version}: upgrade mmserve"
         )
-    model = header["model"]
     metrics_file = path / METRICS
+    metrics = json.loads(metrics_file.read_text()) if metrics_file.exists() else {}
+    return header, metrics
+
+
+def read_manifest(path: str | Path) -> Manifest:
+    path = Path(path)
+    header, metrics = read_header(path, "a fusion", FORMAT, FORMAT_VERSION)
+    model = header["model"]
     return Manifest(
         path=path,
         model=model,
         specs={m: ModalitySpec(**s) for m, s in model["modalities"].items()},
         targets=tuple(TargetSpec(**t) for t in model["targets"]),
         training=header.get("training", {}),
-        metrics=json.loads(metrics_file.read_text()) if metrics_file.exists() else {},
+        metrics=metrics,
         versions=header.get("versions", {}),
     )
 
