@@ -29,6 +29,7 @@ from tqdm import tqdm
 
 from mmserve.errors import ConfigError
 from mmserve.fusion.data import Split, make_split
+from mmserve.fusion.early_stop import KeepBest
 
 RECALL_AT = (1, 5, 10)
 MAX_LOGIT_SCALE = 100.0  # CLIP's clamp: a temperature below 0.01 only destabilises training
@@ -296,7 +297,7 @@ def train_align(
     optimizer = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
     shuffle = torch.Generator().manual_seed(tc.seed)
     result = AlignResult(model, config, tc, split)
-    best, best_state, since = -1.0, None, 0
+    keeper = KeepBest(model, tc.patience)
     started = time.perf_counter()
     bar = tqdm(range(1, tc.epochs + 1), desc="align", disable=not tc.progress, leave=False)
     for epoch in bar:
@@ -307,16 +308,11 @@ def train_align(
         if on_epoch is not None:
             on_epoch(log)
         bar.set_postfix(loss=f"{loss:.3f}", val_loss=f"{val_loss:.3f}", recall=f"{score:.3f}")
-        if score > best:
-            best, since, result.best_epoch = score, 0, epoch
-            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        else:
-            since += 1
-            if since >= tc.patience:
-                break
+        if keeper.update(epoch, score):
+            break
     bar.close()
-    if best_state is not None:
-        model.load_state_dict(best_state)
+    result.best_epoch = keeper.best_epoch
+    keeper.restore()
     model.eval()
     result.seconds = time.perf_counter() - started
     return result

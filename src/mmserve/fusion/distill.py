@@ -28,6 +28,7 @@ from tqdm import tqdm
 from mmserve.errors import ConfigError
 from mmserve.fusion.batch import FeatureBatch
 from mmserve.fusion.data import CLASSIFICATION, FeatureDataset, Split
+from mmserve.fusion.early_stop import KeepBest
 from mmserve.fusion.features import ModalityArrays, ModalitySpec
 from mmserve.fusion.layers import TrunkConfig
 from mmserve.fusion.metrics import score
@@ -158,7 +159,7 @@ def distill(
     shuffle = torch.Generator().manual_seed(tc.seed)
     val = dataset.select(list(s_config.modalities)).take(split.val)
     result = TrainResult(student, s_config, tc, split)
-    best, best_state, since = -np.inf, None, 0
+    keeper = KeepBest(student, tc.patience)
     started = time.perf_counter()
     bar = tqdm(range(1, tc.epochs + 1), desc="distill", disable=not tc.progress, leave=False)
     for epoch in bar:
@@ -180,17 +181,12 @@ def distill(
         if on_epoch is not None:
             on_epoch(result.history[-1])
         bar.set_postfix(loss=f"{total / n:.4f}", val=f"{val_score:.3f}")
-        if val_score > best:
-            best, since, result.best_epoch = val_score, 0, epoch
-            best_state = {k: v.detach().clone() for k, v in student.state_dict().items()}
-        else:
-            since += 1
-            if since >= tc.patience:
-                result.stopped_early = epoch < tc.epochs
-                break
+        if keeper.update(epoch, val_score):
+            result.stopped_early = epoch < tc.epochs
+            break
     bar.close()
-    if best_state is not None:
-        student.load_state_dict(best_state)
+    result.best_epoch = keeper.best_epoch
+    keeper.restore()
     student.eval()
     result.seconds = time.perf_counter() - started
     return result

@@ -18,6 +18,7 @@ from tqdm import tqdm
 from mmserve.errors import ConfigError
 from mmserve.fusion.batch import FeatureBatch
 from mmserve.fusion.data import CLASSIFICATION, FeatureDataset, Split, make_split
+from mmserve.fusion.early_stop import KeepBest
 from mmserve.fusion.features import check_features
 from mmserve.fusion.metrics import score, target_metrics
 from mmserve.fusion.model import FusionConfig, FusionModel, predict, probabilities
@@ -110,7 +111,7 @@ def train(
     optimizer = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
     shuffle = torch.Generator().manual_seed(tc.seed)
     result = TrainResult(model, config, tc, split)
-    best, best_state, since_best = -np.inf, None, 0
+    keeper = KeepBest(model, tc.patience)
     started = time.perf_counter()
     bar = tqdm(range(1, tc.epochs + 1), desc=config.strategy, disable=not tc.progress, leave=False)
     for epoch in bar:
@@ -123,17 +124,12 @@ def train(
             loss=f"{train_loss:.4f}", val_loss=f"{val_loss:.4f}", val=f"{val_score:.3f}"
         )
         value = val_score if tc.monitor == "score" else -val_loss
-        if value > best:
-            best, since_best, result.best_epoch = value, 0, epoch
-            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        else:
-            since_best += 1
-            if since_best >= tc.patience:
-                result.stopped_early = epoch < tc.epochs
-                break
+        if keeper.update(epoch, value):
+            result.stopped_early = epoch < tc.epochs
+            break
     bar.close()
-    if best_state is not None:
-        model.load_state_dict(best_state)
+    result.best_epoch = keeper.best_epoch
+    keeper.restore()
     model.eval()
     result.seconds = time.perf_counter() - started
     return result
