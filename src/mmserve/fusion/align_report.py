@@ -69,24 +69,15 @@ def _html(report: Mapping[str, Any], images: Mapping[str, bytes]) -> str:
 
 
 def _curves_png(training: Mapping[str, Any]) -> bytes:
-    from matplotlib.figure import Figure
+    from mmserve.fusion.plots import training_curves_png
 
-    from mmserve.fusion.plots import _png
-
-    history = training["history"]
-    epochs = [h["epoch"] for h in history]
-    fig = Figure(figsize=(7, 3.5))
-    loss_ax, score_ax = fig.subplots(1, 2)
-    loss_ax.plot(epochs, [h["train_loss"] for h in history], label="train")
-    loss_ax.plot(epochs, [h["val_loss"] for h in history], label="validation")
-    loss_ax.set(xlabel="epoch", ylabel="InfoNCE", title="loss")
-    loss_ax.legend(fontsize=8)
-    score_ax.plot(epochs, [h["val_score"] for h in history], color="tab:green")
-    score_ax.set(xlabel="epoch", ylabel="mean R@1,5,10", title="validation recall")
-    for ax in (loss_ax, score_ax):
-        ax.axvline(training["best_epoch"], color="grey", linestyle=":", linewidth=1)
-    fig.tight_layout()
-    return _png(fig)
+    return training_curves_png(
+        training["history"],
+        training["best_epoch"],
+        loss_name="InfoNCE",
+        score_name="mean R@1,5,10",
+        score_title="validation recall",
+    )
 
 
 def _similarity_png(

@@ -63,16 +63,24 @@ def roc_png(roc: Mapping[str, Mapping[str, Any]], title: str) -> bytes:
     return _png(fig)
 
 
-def training_curves_png(history: Sequence[Mapping[str, float]], best_epoch: int) -> bytes:
+def training_curves_png(
+    history: Sequence[Mapping[str, float]],
+    best_epoch: int,
+    *,
+    loss_name: str = "loss",
+    score_name: str = "score",
+    score_title: str = "validation score",
+) -> bytes:
+    """Train and validation loss, and the validation score, by epoch; the best epoch marked."""
     epochs = [h["epoch"] for h in history]
     fig = Figure(figsize=(7, 3.5))
     loss_ax, score_ax = fig.subplots(1, 2)
     loss_ax.plot(epochs, [h["train_loss"] for h in history], label="train")
     loss_ax.plot(epochs, [h["val_loss"] for h in history], label="validation")
-    loss_ax.set(xlabel="epoch", ylabel="loss", title="loss")
+    loss_ax.set(xlabel="epoch", ylabel=loss_name, title="loss")
     loss_ax.legend(fontsize=8)
     score_ax.plot(epochs, [h["val_score"] for h in history], color="tab:green")
-    score_ax.set(xlabel="epoch", ylabel="score", title="validation score")
+    score_ax.set(xlabel="epoch", ylabel=score_name, title=score_title)
     for ax in (loss_ax, score_ax):
         ax.axvline(best_epoch, color="grey", linestyle=":", linewidth=1)
     fig.tight_layout()
