@@ -40,9 +40,10 @@ from mmserve.store.settings import StoreConfig
 from mmserve.store.vector_index import AnnIndex, IndexFiles, Sidecar, VectorMatrix
 
 LARGE_CATCH_UP = 10_000  # changes; past it HNSW inserts use every core
-# A filter passing at most this many rows is searched exactly over them: gathering and
-# scoring 10,000 rows costs ~2 ms, about one graph search that over-fetches for it.
-EXACT_FILTERED_MAX = 10_000
+# A filter passing at most this many rows is searched exactly over them. Measured at 100k
+# 384-d rows: gathering and scoring 2,000 rows costs about one graph search for 100-200
+# candidates; 10,000 rows cost as much as one for 1,000.
+EXACT_FILTERED_MAX = 2_000
 SELECTIVITY_MARGIN = 2  # over-fetch twice the candidates the filter's share predicts
 
 
@@ -183,8 +184,10 @@ class CollectionIndex:
         self, query: np.ndarray, top_k: int, condition: Condition
     ) -> tuple[np.ndarray, np.ndarray] | None:
         """For a filter of unknown selectivity: graph candidates checked in SQLite, fetched
-        again as many as the share that passed predicts top_k needs; None when that is past
-        max_ann_fetch (a selective filter: the caller scans for every passing row)."""
+        again as many as the share that passed predicts top_k needs. None when that share
+        predicts at most EXACT_FILTERED_MAX passing rows (scanning once for them makes this
+        and every later search with the filter exact and cheap) or a fetch past
+        max_ann_fetch: the caller scans."""
         assert self.ann is not None
         fetch = top_k * self.config.overfetch
         while True:
@@ -192,8 +195,10 @@ class CollectionIndex:
             kept = set(self._passing(*condition, candidates))
             if len(kept) >= top_k or len(candidates) >= len(self.ann):
                 return self._rescored(query, [k for k in candidates if k in kept], top_k)
-            needed = SELECTIVITY_MARGIN * top_k * len(candidates) / max(len(kept), 0.5)
-            if fetch >= self.config.max_ann_fetch or needed > self.config.max_ann_fetch:
+            share = len(kept) / max(1, len(candidates))
+            needed = SELECTIVITY_MARGIN * top_k / max(share, 1 / len(self.ann))
+            few_pass = share * len(self.ann) <= EXACT_FILTERED_MAX
+            if few_pass or fetch >= self.config.max_ann_fetch or needed > self.config.max_ann_fetch:
                 return None
             fetch = max(2 * fetch, round(needed))
 
