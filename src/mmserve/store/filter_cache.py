@@ -77,9 +77,6 @@ class FilterCache:
         with self._lock:
             self._entries.clear()
 
-    def __len__(self) -> int:
-        return len(self._entries)
-
 
 def _key(condition: Condition) -> tuple[str, tuple[Any, ...]]:
     sql, params = condition
