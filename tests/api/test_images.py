@@ -5,12 +5,13 @@ from __future__ import annotations
 import base64
 import io
 
+import numpy as np
 import pytest
 
 from mmserve.api.routes.images import compose_caption
 from mmserve.app import create_app
 from mmserve.config import Config, ModelConfig
-from mmserve.models.base import CAPTION_IMAGE, Model
+from mmserve.models.base import CAPTION_IMAGE, CLASSIFY_IMAGE, OCR, Model
 from mmserve.models.registry import register
 from tests.unit.media.makers import png_declaring
 from tests.vision_models import b64, encoded
@@ -210,3 +211,60 @@ def test_no_model_that_can_caption_says_which_to_start(make_app):
     response = make_app().test_client().post("/v1/images/captions", json={"image": b64("coffee")})
     assert response.status_code == 400
     assert "efficientnet-lite0" in response.json["error"]["message"]
+
+
+class SmallSizeCaptioner(SizeCaptioner):
+    """Resizes to 100 px, so a JPEG may be decoded with its shorter side down to 200."""
+
+    image_min_side = 100
+
+
+class SizeClassifier(SizeCaptioner):
+    """A classifier whose one class is named after the image's size."""
+
+    capabilities = frozenset({CLASSIFY_IMAGE})
+    image_min_side = 100
+    class_names = ["only"]
+
+    def forward(self, batch):
+        self.class_names = [f"{w}x{h} image" for w, h in batch]  # one request at a time
+        return [np.ones(1, dtype=np.float32)]
+
+
+class SizeReader(SizeCaptioner):
+    """OCR that reads the image's size."""
+
+    capabilities = frozenset({OCR})
+
+    def forward(self, batch):
+        return [[{"text": f"{w}x{h}", "confidence": 0.99, "box": []}] for w, h in batch]
+
+
+for name, cls in (
+    ("test-small-size-captioner", SmallSizeCaptioner),
+    ("test-size-classifier", SizeClassifier),
+    ("test-size-reader", SizeReader),
+):
+    register(name, "the image size (tests)")(lambda model_id, argument, cls=cls: cls(model_id))
+
+
+def test_a_model_that_resizes_gets_the_jpeg_decoded_at_reduced_scale(make_app):
+    app = make_app(ModelConfig(id="cap", source="test-small-size-captioner", max_wait_ms=1))
+    response = app.test_client().post("/v1/images/captions", json={"image": b64("coffee")})
+    # 600x400 at 1/2 scale keeps the shorter side at 200 = 2 x 100.
+    assert response.json["caption"] == "an image 300 pixels wide and 200 high"
+    png = app.test_client().post("/v1/images/captions", json={"image": b64("coffee", "PNG")})
+    assert png.json["caption"] == "an image 600 pixels wide and 400 high"
+
+
+def test_ocr_reads_the_full_size_image_when_a_classifier_would_take_less(make_app):
+    app = make_app(
+        ModelConfig(id="classify", source="test-size-classifier", max_wait_ms=1, workers=1),
+        ModelConfig(id="read", source="test-size-reader", max_wait_ms=1),
+    )
+    client = app.test_client()
+    alone = client.post("/v1/images/captions", json={"image": b64("coffee"), "ocr": False})
+    assert alone.json["labels"][0]["label"] == "300x200 image"
+    both = client.post("/v1/images/captions", json={"image": b64("coffee")})
+    assert both.json["labels"][0]["label"] == "600x400 image"
+    assert both.json["text"] == "600x400"

@@ -1,6 +1,6 @@
 """Read the one image or audio clip of a request, in whichever way the client sent it.
 
-    request_image(field="image") -> RGB PIL image
+    request_image(field="image", min_side=None) -> RGB PIL image
     request_audio(field="audio", sample_rate=16_000) -> (samples,) float32 in [-1, 1]
     request_media_bytes(field, kind) -> the encoded bytes, size-checked (for chunked decoding)
     request_options(Schema) -> the request's other fields (model, ...) validated
@@ -37,10 +37,11 @@ M = TypeVar("M", bound=BaseModel)
 UPLOAD_FIELD = "file"  # the multipart part holding an uploaded file, whatever the kind
 
 
-def request_image(field: str = "image") -> Image:
-    """The request's one image, decoded to RGB under the configured media policy."""
+def request_image(field: str = "image", min_side: int | None = None) -> Image:
+    """The request's one image, decoded to RGB under the configured media policy; a JPEG at
+    reduced scale where every model it goes to resizes to `min_side` (decode_image)."""
     data, param = _media_bytes(field, "image")
-    return decode_image(data, policy=services().config.media, field=param)
+    return decode_image(data, policy=services().config.media, field=param, min_side=min_side)
 
 
 def request_audio(field: str = "audio", sample_rate: int = SAMPLE_RATE) -> np.ndarray:

@@ -63,9 +63,15 @@ PART_TYPES = {"image": ("image_url", "input_image"), "audio": ("input_audio",)}
 OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0)
 
 
-def load_image(value: Any, *, policy: MediaPolicy = DEFAULT_POLICY, field: str = "image") -> Image:
+def load_image(
+    value: Any,
+    *,
+    policy: MediaPolicy = DEFAULT_POLICY,
+    field: str = "image",
+    min_side: int | None = None,
+) -> Image:
     data = media_bytes(value, kind="image", policy=policy, field=field)
-    return decode_image(data, policy=policy, field=field)
+    return decode_image(data, policy=policy, field=field, min_side=min_side)
 
 
 def load_audio(

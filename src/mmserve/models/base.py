@@ -37,6 +37,10 @@ class Model(ABC):
     # CLASSIFY_AUDIO: seconds of audio behind each output row, where longer than the step
     # between rows (frame_seconds); None: each row covers one step.
     window_seconds: ClassVar[float | None] = None
+    # Images: the shorter side `preprocess` resizes an image to, so that the decoder may
+    # decode a large JPEG at reduced scale (mmserve.media.decode_image's min_side); None:
+    # the model reads the image at full size (OCR). An instance attribute for wrappers.
+    image_min_side: int | None = None
 
     def __init__(self, model_id: str):
         self.id = model_id

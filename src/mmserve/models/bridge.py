@@ -129,6 +129,7 @@ class Bridge(TextEmbedder):
         # the model the client asked for.
         self.text: TextEmbedder = _loaded(self.id, spec.text_source)  # type: ignore[assignment]
         self.image = _loaded(self.id, spec.image_source)
+        self.image_min_side = self.image.image_min_side
         self.audio = _loaded(self.id, spec.audio_source)
         self.dimensions = self.text.dimensions
         self.max_tokens = self.text.max_tokens

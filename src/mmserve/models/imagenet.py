@@ -83,6 +83,7 @@ class EfficientNetLite0(Model):
 
     capabilities = frozenset({CLASSIFY_IMAGE})
     modality = "image"
+    image_min_side = RESIZE
 
     def __init__(self, model_id: str, cache_dir: Path | None = None):
         super().__init__(model_id)

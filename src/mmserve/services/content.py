@@ -1,7 +1,8 @@
 """Content of any modality in a request: parse it, and embed it with one model.
 
-    parse_content(value, *, param="input", config=None) -> Content
-    parse_inputs(value, *, config=None, field="input") -> list[Content]
+    parse_content(value, *, param="input", config=None, image_min_side=None) -> Content
+    parse_inputs(value, *, config=None, field="input", image_min_side=None) -> list[Content]
+    image_side(pool, model) -> the named model's image_min_side, for parse_*
     embed_contents(pool, contents, *, model=None, timeout_s, request_id=None, params=None)
         -> Embedded(model_id, vectors, payloads)
     modality_capability(modality) -> EMBED_TEXT | EMBED_IMAGE | EMBED_AUDIO
@@ -15,6 +16,8 @@ A value is a string (text, as the OpenAI embeddings API takes it) or a content p
 Images and audio decode through mmserve.media under config.media (URLs and server paths only
 where that policy allows them); a Content holds what a model's preprocess takes: a str, an
 RGB PIL image, or a base.Waveform at 16 kHz. Every error names the field (`input[3]`).
+`image_min_side` lets a large JPEG decode at reduced scale (media.decode_image) when the
+model that will take it is known before parsing and resizes its images to that side.
 
 `embed_contents` picks the model (the one named, else the first served model that can embed
 every modality present), checks its capabilities (400 naming the models that can),
@@ -62,7 +65,9 @@ def modality_capability(modality: str) -> str:
     return CAPABILITY[modality]
 
 
-def parse_inputs(value: Any, *, config: Any = None, field: str = "input") -> list[Content]:
+def parse_inputs(
+    value: Any, *, config: Any = None, field: str = "input", image_min_side: int | None = None
+) -> list[Content]:
     """A request's `input`: one item or a list of them; at most config.limits.max_inputs."""
     if isinstance(value, list) and value and all(_is_token(v) for v in value):
         raise InvalidRequest(
@@ -83,7 +88,12 @@ def parse_inputs(value: Any, *, config: Any = None, field: str = "input") -> lis
             code="too_many_inputs",
         )
     return [
-        parse_content(item, param=field if single else f"{field}[{i}]", config=config)
+        parse_content(
+            item,
+            param=field if single else f"{field}[{i}]",
+            config=config,
+            image_min_side=image_min_side,
+        )
         for i, item in enumerate(items)
     ]
 
@@ -92,14 +102,24 @@ def _is_token(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def parse_content(value: Any, *, param: str = "input", config: Any = None) -> Content:
+def parse_content(
+    value: Any, *, param: str = "input", config: Any = None, image_min_side: int | None = None
+) -> Content:
     """One string or content part, decoded; errors name `param`."""
     policy = getattr(config, "media", None) or DEFAULT_POLICY
-    return _parse(value, param, policy)
+    return _parse(value, param, policy, image_min_side)
+
+
+def image_side(pool: ModelPool, model: str | None) -> int | None:
+    """The image_min_side of the served model a request names; None (decode at full size)
+    when it names none or one not configured: which model takes the images is decided
+    later, and so is the error for an unknown one."""
+    runner = pool.runners.get(model) if model else None
+    return runner.model.image_min_side if runner is not None else None
 
 
 @singledispatch
-def _parse(value: Any, param: str, policy: MediaPolicy) -> Content:
+def _parse(value: Any, param: str, policy: MediaPolicy, min_side: int | None) -> Content:
     if isinstance(value, list) and all(_is_token(v) for v in value):
         raise InvalidRequest(
             f"{param}: token arrays are not supported; send the text itself",
@@ -115,12 +135,12 @@ def _parse(value: Any, param: str, policy: MediaPolicy) -> Content:
 
 
 @_parse.register
-def _(value: str, param: str, policy: MediaPolicy) -> Content:
+def _(value: str, param: str, policy: MediaPolicy, min_side: int | None) -> Content:
     return Content("text", _checked_text(value, param))
 
 
 @_parse.register(Mapping)
-def _(value: Mapping[str, Any], param: str, policy: MediaPolicy) -> Content:
+def _(value: Mapping[str, Any], param: str, policy: MediaPolicy, min_side: int | None) -> Content:
     part_type = value.get("type")
     reader = PART_READERS.get(part_type) if isinstance(part_type, str) else None
     if reader is None:
@@ -130,7 +150,7 @@ def _(value: Mapping[str, Any], param: str, policy: MediaPolicy) -> Content:
             param=param,
             code="invalid_content_part",
         )
-    return reader(value, param, policy)
+    return reader(value, param, policy, min_side)
 
 
 def _checked_text(text: Any, param: str) -> str:
@@ -147,23 +167,34 @@ def _checked_text(text: Any, param: str) -> str:
     return text
 
 
-def _text_part(part: Mapping[str, Any], param: str, policy: MediaPolicy) -> Content:
+def _text_part(
+    part: Mapping[str, Any], param: str, policy: MediaPolicy, min_side: int | None
+) -> Content:
     return Content("text", _checked_text(part.get("text"), f"{param}.text"))
 
 
-def _image_part(part: Mapping[str, Any], param: str, policy: MediaPolicy) -> Content:
-    return Content("image", load_image(part, policy=policy, field=param))
+def _image_part(
+    part: Mapping[str, Any], param: str, policy: MediaPolicy, min_side: int | None
+) -> Content:
+    return Content("image", load_image(part, policy=policy, field=param, min_side=min_side))
 
 
-def _bare_image_part(part: Mapping[str, Any], param: str, policy: MediaPolicy) -> Content:
-    return Content("image", load_image(_field(part, "image", param), policy=policy, field=param))
+def _bare_image_part(
+    part: Mapping[str, Any], param: str, policy: MediaPolicy, min_side: int | None
+) -> Content:
+    value = _field(part, "image", param)
+    return Content("image", load_image(value, policy=policy, field=param, min_side=min_side))
 
 
-def _audio_part(part: Mapping[str, Any], param: str, policy: MediaPolicy) -> Content:
+def _audio_part(
+    part: Mapping[str, Any], param: str, policy: MediaPolicy, min_side: int | None
+) -> Content:
     return Content("audio", Waveform(load_audio(part, policy=policy, field=param)))
 
 
-def _bare_audio_part(part: Mapping[str, Any], param: str, policy: MediaPolicy) -> Content:
+def _bare_audio_part(
+    part: Mapping[str, Any], param: str, policy: MediaPolicy, min_side: int | None
+) -> Content:
     samples = load_audio(_field(part, "audio", param), policy=policy, field=param)
     return Content("audio", Waveform(samples))
 
@@ -179,7 +210,7 @@ def _field(part: Mapping[str, Any], key: str, param: str) -> Any:
     return found
 
 
-Reader = Callable[[Mapping[str, Any], str, MediaPolicy], Content]
+Reader = Callable[[Mapping[str, Any], str, MediaPolicy, int | None], Content]
 PART_READERS: dict[str, Reader] = {
     "text": _text_part,
     "input_text": _text_part,

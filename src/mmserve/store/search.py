@@ -10,19 +10,21 @@ after every upsert in this process, the index applies the changes made since it 
 looked (by any process), so the graph is extended incrementally, never rebuilt per write.
 
 Strategy (why: docs/search-store.md):
-- exact (no graph): one matrix product over all rows, or over the rows that pass the
-  filter, which SQLite selects first;
-- ANN, no filter: the graph's top_k candidates, re-scored exactly from the matrix;
-- ANN with a filter: over-fetch top_k * overfetch candidates, keep those that pass the
-  filter, fetch 4x more while too few pass; past max_ann_fetch the filter is selective,
-  so search exactly over the rows that pass it.
-One lock per collection serialises its refreshes and searches (the matrix and graph are
-not safe to read while being changed); different collections search in parallel.
+- no filter: one matrix product over all rows (no graph), or the graph's top_k candidates
+  re-scored exactly from the matrix;
+- a filter seen before: its passing keys are known (filter_cache.py). Few of them
+  (<= EXACT_FILTERED_MAX): score just those rows exactly. Many: over-fetch from the graph
+  by the filter's selectivity (top_k / share passing, twice over) and keep the candidates
+  that pass; exact over the passing rows if still too few pass;
+- a filter not seen before: with a graph, first one over-fetch of top_k * overfetch
+  candidates checked in SQLite (a filter most rows pass ends here, with no scan); else
+  SQLite selects every passing key once (a scan of the metadata), kept for next time.
+Each collection has a readers-writer lock: searches read the matrix and graph together
+(numpy's products release the GIL); applying changes and saving take it alone.
 """
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,10 +34,17 @@ import numpy as np
 from mmserve.errors import NotFound
 from mmserve.store.collections import CollectionRows
 from mmserve.store.db import Database
+from mmserve.store.filter_cache import Condition, FilterCache
+from mmserve.store.rwlock import ReadWriteLock
 from mmserve.store.settings import StoreConfig
 from mmserve.store.vector_index import AnnIndex, IndexFiles, Sidecar, VectorMatrix
 
 LARGE_CATCH_UP = 10_000  # changes; past it HNSW inserts use every core
+# A filter passing at most this many rows is searched exactly over them. Measured at 100k
+# 384-d rows: gathering and scoring 2,000 rows costs about one graph search for 100-200
+# candidates; 10,000 rows cost as much as one for 1,000.
+EXACT_FILTERED_MAX = 2_000
+SELECTIVITY_MARGIN = 2  # over-fetch twice the candidates the filter's share predicts
 
 
 class CollectionIndex:
@@ -47,7 +56,9 @@ class CollectionIndex:
         self.db = db
         self.config = config
         self.files = IndexFiles(folder, collection_id)
-        self.lock = threading.Lock()
+        self.lock = ReadWriteLock()
+        self.rows = CollectionRows(db)
+        self.filters = FilterCache()
         self.matrix = VectorMatrix(dim)
         self.ann: AnnIndex | None = None
         self.epoch: int | None = None  # None: not loaded yet
@@ -55,8 +66,21 @@ class CollectionIndex:
         self.unsaved_changes = 0  # applied to the graph since it was last saved
         self.origin = "not loaded"  # how the graph came to be, for index_status()
 
+    def catch_up(self) -> None:
+        """Apply the changes committed since the last look, if any, under the write lock."""
+        with self.db.read() as conn:
+            row = conn.execute(
+                "SELECT last_seq, index_epoch FROM collections WHERE id = ?",
+                (self.collection_id,),
+            ).fetchone()
+        if row is None:
+            raise NotFound("the collection was deleted", param="collection")
+        if (row[0], row[1]) != (self.applied_seq, self.epoch):
+            with self.lock.writing():
+                self.refresh()
+
     def refresh(self) -> None:
-        """Apply every change committed since the last look (call with self.lock held)."""
+        """Apply every change committed since the last look (hold self.lock.writing())."""
         with self.db.read() as conn:
             row = conn.execute(
                 "SELECT last_seq, index_epoch FROM collections WHERE id = ?",
@@ -74,7 +98,9 @@ class CollectionIndex:
         # Out of the read transaction: a long one would keep SQLite from checkpointing its WAL
         # for as long as a graph takes to load or rebuild.
         if epoch != self.epoch:
+            self.filters.clear()
             return self._load(snapshot)
+        self.filters.apply_changes(keys.tolist(), gone, self._passing)
         self.matrix.remove(gone)
         self.matrix.upsert(keys, _decoded(vectors, self.dim))
         if self.ann is not None:
@@ -91,21 +117,17 @@ class CollectionIndex:
             self.save()
 
     def search(
-        self,
-        query: np.ndarray,
-        top_k: int,
-        condition: tuple[str, list[Any]] | None,
-        rows: CollectionRows,
+        self, query: np.ndarray, top_k: int, condition: Condition | None
     ) -> tuple[list[int], list[float]]:
         """(keys, cosine scores), best first; `condition` is a compiled filter or None."""
-        with self.lock:
-            self.refresh()
+        self.catch_up()
+        with self.lock.reading():
             if condition is None and self.ann is None:
                 keys, scores = self.matrix.search(query, top_k)
             elif condition is None:
                 keys, scores = self._rescored(query, self.ann_candidates(query, top_k), top_k)
             else:
-                keys, scores = self._filtered(query, top_k, condition, rows)
+                keys, scores = self._filtered(query, top_k, condition)
         return keys.tolist(), scores.tolist()
 
     def ann_candidates(self, query: np.ndarray, count: int) -> list[int]:
@@ -114,7 +136,7 @@ class CollectionIndex:
         return self.ann.search(query, count).tolist() if count else []
 
     def save(self) -> None:
-        """Write the graph and its sidecar (call with self.lock held)."""
+        """Write the graph and its sidecar (hold self.lock.writing())."""
         if self.ann is None or self.epoch is None:
             return
         with self.db.read() as conn:
@@ -147,26 +169,57 @@ class CollectionIndex:
         }
 
     def _filtered(
-        self,
-        query: np.ndarray,
-        top_k: int,
-        condition: tuple[str, list[Any]],
-        rows: CollectionRows,
+        self, query: np.ndarray, top_k: int, condition: Condition
     ) -> tuple[np.ndarray, np.ndarray]:
-        sql, params = condition
-        if self.ann is not None:
-            fetch = top_k * self.config.overfetch
-            while fetch <= self.config.max_ann_fetch:
-                candidates = self.ann_candidates(query, fetch)
-                matching = rows.matching_keys(self.collection_id, sql, params, candidates)
-                passing: set[int] = set(matching)
-                kept = [key for key in candidates if key in passing]
-                if len(kept) >= top_k or len(candidates) >= len(self.ann):
-                    return self._rescored(query, kept, top_k)
-                fetch *= 4
-        # Exact over the rows that pass: all of a small collection, or a selective filter.
-        matching = rows.matching_keys(self.collection_id, sql, params, None)
-        return self.matrix.search(query, top_k, self.matrix.rows_for(matching))
+        passing = self.filters.get(condition)
+        if passing is None and self.ann is not None:
+            found = self._overfetched(query, top_k, condition)
+            if found is not None:
+                return found
+        if passing is None:
+            passing = self.filters.put(condition, self._passing(*condition, None))
+        return self._among(query, top_k, passing)
+
+    def _overfetched(
+        self, query: np.ndarray, top_k: int, condition: Condition
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """For a filter of unknown selectivity: graph candidates checked in SQLite, fetched
+        again as many as the share that passed predicts top_k needs. None when that share
+        predicts at most EXACT_FILTERED_MAX passing rows (scanning once for them makes this
+        and every later search with the filter exact and cheap) or a fetch past
+        max_ann_fetch: the caller scans."""
+        assert self.ann is not None
+        fetch = top_k * self.config.overfetch
+        while True:
+            candidates = self.ann_candidates(query, fetch)
+            kept = set(self._passing(*condition, candidates))
+            if len(kept) >= top_k or len(candidates) >= len(self.ann):
+                return self._rescored(query, [k for k in candidates if k in kept], top_k)
+            share = len(kept) / max(1, len(candidates))
+            needed = SELECTIVITY_MARGIN * top_k / max(share, 1 / len(self.ann))
+            few_pass = share * len(self.ann) <= EXACT_FILTERED_MAX
+            if few_pass or fetch >= self.config.max_ann_fetch or needed > self.config.max_ann_fetch:
+                return None
+            fetch = max(2 * fetch, round(needed))
+
+    def _among(
+        self, query: np.ndarray, top_k: int, passing: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The top_k of the rows whose keys are `passing` (sorted): exactly when they are
+        few; else the graph's candidates, over-fetched by the share of rows that pass."""
+        if self.ann is not None and len(passing) > EXACT_FILTERED_MAX:
+            share = len(passing) / max(1, len(self.ann))
+            fetch = max(top_k * self.config.overfetch, round(SELECTIVITY_MARGIN * top_k / share))
+            fetch = min(fetch, self.config.max_ann_fetch, len(self.ann))
+            candidates = np.asarray(self.ann_candidates(query, fetch), dtype=np.int64)
+            kept = candidates[np.isin(candidates, passing, assume_unique=True)]
+            if len(kept) >= top_k:
+                return self._rescored(query, kept.tolist(), top_k)
+        return self.matrix.search(query, top_k, self.matrix.rows_for(passing.tolist()))
+
+    def _passing(self, sql: str, params: list[Any], among: list[int] | None) -> list[int]:
+        """Keys that pass a compiled filter in SQLite (of `among`, or of every row)."""
+        return self.rows.matching_keys(self.collection_id, sql, params, among)
 
     def _rescored(
         self, query: np.ndarray, keys: list[int], top_k: int

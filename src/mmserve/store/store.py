@@ -140,7 +140,7 @@ class SearchStore:
         query = one_vector(vector, found.dim, "vector")  # (dim,)
         condition = compile_filter(filter, found.metadata_schema) if filter else None
         fetch = top_k + len(exclude_ids)
-        keys, scores = self._index(found).search(query, fetch, condition, self.rows)
+        keys, scores = self._index(found).search(query, fetch, condition)
         excluded = set(exclude_ids)
         return [hit for hit in self.rows.hits(keys, scores) if hit.id not in excluded][:top_k]
 
@@ -179,7 +179,7 @@ class SearchStore:
         query = one_vector(vector, found.dim, "vector")  # (dim,)
         condition = compile_filter(filter, found.metadata_schema) if filter else None
         depth = max(top_k, HYBRID_DEPTH)
-        by_vector, _ = self._index(found).search(query, depth, condition, self.rows)
+        by_vector, _ = self._index(found).search(query, depth, condition)
         with self.db.read() as conn:
             by_keyword, _ = keywords.search(conn, found.id, text, depth, condition)
         keys, scores = reciprocal_rank_fusion(
@@ -206,7 +206,7 @@ class SearchStore:
     def index_status(self, collection: str) -> dict[str, Any]:
         """How the collection is searched and where its graph came from (loads it)."""
         index = self._index(self.rows.find(collection))
-        with index.lock:
+        with index.lock.writing():
             index.refresh()
             return index.status()
 
@@ -229,7 +229,7 @@ class SearchStore:
         with self._indexes_lock:
             indexes = list(self._indexes.values())
         for index in indexes:
-            with index.lock:
+            with index.lock.writing():
                 if index.unsaved_changes:
                     index.save()
 
@@ -262,5 +262,5 @@ class SearchStore:
         with self._indexes_lock:
             index = self._indexes.get(collection_id)
         if index is not None and index.epoch is not None:
-            with index.lock:
+            with index.lock.writing():
                 index.refresh()

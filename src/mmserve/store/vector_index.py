@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass
@@ -113,6 +114,10 @@ class AnnIndex:
             ) from e
 
         self.expansion_search = config.hnsw_expansion_search
+        # Searches run concurrently (a collection's read lock) but the search breadth is a
+        # setting of the index: set it and search under one lock. usearch holds the GIL
+        # while it searches, so this serialises nothing that ran in parallel.
+        self._searching = threading.Lock()
         self.index = Index(
             ndim=dim,
             metric="ip",
@@ -141,9 +146,10 @@ class AnnIndex:
         """Keys of about the `count` nearest, best first."""
         # Over-fetching asks for more candidates than the configured search breadth finds.
         expansion = max(self.expansion_search, count)
-        if self.index.expansion_search != expansion:
-            self.index.expansion_search = expansion  # type: ignore[misc]  # has a setter
-        matches = self.index.search(query, count, threads=1)
+        with self._searching:
+            if self.index.expansion_search != expansion:
+                self.index.expansion_search = expansion  # type: ignore[misc]  # has a setter
+            matches = self.index.search(query, count, threads=1)
         return np.asarray(matches.keys, dtype=np.int64)
 
     def save(self, path: Path) -> None:

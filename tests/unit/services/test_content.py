@@ -12,7 +12,7 @@ from mmserve.config import Config, Limits
 from mmserve.errors import ClientError, PayloadTooLarge
 from mmserve.media.policy import MediaPolicy
 from mmserve.models.base import Waveform
-from mmserve.services.content import Content, parse_content, parse_inputs
+from mmserve.services.content import Content, image_side, parse_content, parse_inputs
 from tests.unit.media.makers import image_bytes
 
 
@@ -126,3 +126,22 @@ def test_limits_come_from_the_config():
 def test_a_config_without_media_uses_the_default_policy():
     content = parse_content({"type": "image", "image": PNG_B64}, config=SimpleNamespace())
     assert content.modality == "image"
+
+
+def test_images_decode_at_reduced_scale_for_a_model_that_resizes():
+    jpeg = base64.b64encode(image_bytes("JPEG", size=(1600, 1200))).decode()
+    parts = [
+        {"type": "image", "image": jpeg},
+        {"type": "image_url", "image_url": {"url": f"data:image/jpeg;base64,{jpeg}"}},
+    ]
+    # 1/4 scale keeps the shorter side at 300 >= 2 x 128; without a side, the full size.
+    assert [c.value.size for c in parse_inputs(parts, image_min_side=128)] == [(400, 300)] * 2
+    assert [c.value.size for c in parse_inputs(parts)] == [(1600, 1200)] * 2
+
+
+def test_image_side_is_the_named_served_models():
+    pool = SimpleNamespace(
+        runners={"b": SimpleNamespace(model=SimpleNamespace(image_min_side=256))}
+    )
+    assert image_side(pool, "b") == 256
+    assert image_side(pool, None) is None and image_side(pool, "unknown") is None

@@ -17,7 +17,7 @@ from mmserve.api.openapi import operation
 from mmserve.api.schemas.embeddings import EmbeddingRequest, EmbeddingResponse
 from mmserve.errors import InvalidRequest
 from mmserve.models.base import EMBED_TEXT
-from mmserve.services.content import embed_contents, parse_inputs
+from mmserve.services.content import embed_contents, image_side, parse_inputs
 
 bp = Blueprint("embeddings", __name__)
 
@@ -37,7 +37,8 @@ def create_embeddings() -> Any:
     svc = services()
     if body.dimensions is not None:
         _refuse_dimensions(body.model)
-    contents = parse_inputs(body.input, config=svc.config)
+    side = image_side(svc.pool, body.model)
+    contents = parse_inputs(body.input, config=svc.config, image_min_side=side)
     single = not isinstance(body.input, list)
     embedded = embed_contents(
         svc.pool,

@@ -76,13 +76,15 @@ def captions() -> Any:
     body = request_options(CaptionRequest)
     redactions: dict[str, int] | None = {} if wants_text(body.deidentify) else None
     runner = _caption_runner(body.model)
-    image = request_image("image")
     if CAPTION_IMAGE in runner.model.capabilities:
+        image = request_image("image", runner.model.image_min_side)
         caption = _model_caption(_run(runner, image))
         return jsonify(_caption_body(caption, "model", [], "", runner.model.id, None))
+    ocr_runner = _default_ocr() if body.ocr else None
+    # OCR reads small print at full size; a classifier alone may have the JPEG decoded small.
+    image = request_image("image", None if ocr_runner else runner.model.image_min_side)
     probs = _run(runner, image)
     labels = top_labels(probs, runner.model.class_names, TOP_LABELS)
-    ocr_runner = _default_ocr() if body.ocr else None
     lines = _run(ocr_runner, image) if ocr_runner else []
     if redactions is not None:
         lines = redact_lines(lines, redactions)
