@@ -80,8 +80,9 @@ def test_items_are_embedded_with_their_faces_blurred(make_search_app):  # noqa: 
 
 
 @pytest.mark.real_weights
-def test_index_jobs_and_thumbnails_of_a_faces_collection_are_blurred(  # noqa: F811
-    make_search_app, tmp_path
+def test_index_jobs_and_thumbnails_of_a_faces_collection_are_blurred(
+    make_search_app,  # noqa: F811
+    tmp_path,
 ):
     pics = tmp_path / "media" / "pics"
     pics.mkdir(parents=True)
