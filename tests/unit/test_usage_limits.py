@@ -103,3 +103,31 @@ def test_the_flusher_writes_within_its_interval(db):
         assert meter.store.totals("alice", today.first_day, today.last_day) == {"requests": 1.0}
     finally:
         meter.close()
+
+
+def test_closing_from_the_flusher_thread_itself_writes_and_does_not_raise(db):
+    """The app's finalizer may run on the flusher's thread (garbage collection runs on any)."""
+    import time
+
+    meter = UsageMeter(UsageStore(db), flush_s=0.01)
+    meter.add("alice", "requests", 2)
+    outcome: list[BaseException | None] = []
+    original_flush = meter.flush
+
+    def flush_by_closing() -> None:  # the flusher's first tick closes the meter
+        meter.flush = original_flush
+        try:
+            meter.close()
+            outcome.append(None)
+        except BaseException as e:  # noqa: BLE001 - reported by the assertion below
+            outcome.append(e)
+
+    meter.flush = flush_by_closing
+    meter.start()
+    for _ in range(500):  # up to 5 s
+        if outcome:
+            break
+        time.sleep(0.01)
+    assert outcome == [None]
+    today = period_of(meter.clock(), "day")
+    assert meter.store.totals("alice", today.first_day, today.last_day) == {"requests": 2.0}

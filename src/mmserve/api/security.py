@@ -215,3 +215,19 @@ def _model_named() -> str | None:
         body = request.get_json(silent=True)
     model = body.get("model") if isinstance(body, dict) else None
     return model if isinstance(model, str) else None
+
+
+def creator() -> dict[str, Any] | None:
+    """Who makes a batch or a file (it runs as, and belongs to, the caller): auth on, the
+    caller's Principal.owner(), by key id, never a secret; auth off, None."""
+    principal: Principal | None = g.get("principal")
+    return principal.owner() if principal is not None else None
+
+
+def own_only() -> dict[str, Any] | None:
+    """Whose batches and files the caller sees: with auth on its own (a Principal.owner()),
+    admin and auth off (None) all."""
+    principal: Principal | None = g.get("principal")
+    if principal is None or principal.kind == "address" or "admin" in principal.scopes:
+        return None
+    return principal.owner()

@@ -55,6 +55,7 @@ def index_command(
     with _Session(config, _model_for(config, collection, model)) as session:
         with cli_errors():
             ensure_collection(session.store, session.pool, collection, model)
+            kinds = _collection_deidentify(config.data_dir, collection)
         indexer = folder_indexer(
             config,
             session.store,
@@ -64,6 +65,7 @@ def index_command(
             policy=media_policy(config),
             timeout_s=config.limits.request_timeout_s,
             batch_files=batch,
+            deidentify=kinds,
         )
         files = indexer.files()
         shown: set[str] = set()
@@ -202,3 +204,20 @@ class _Session:
         if self.pool is not None:
             self.pool.stop()
         self.store.close()
+
+
+def _collection_deidentify(data_dir: Path, collection: str) -> tuple[str, ...]:
+    """What a collection made with `deidentify` strips from every write (kept next to its
+    grants in auth.sqlite3), so that files indexed here are stripped as the server's index
+    jobs strip them; an error now if "faces" cannot be done."""
+    from mmserve.services.deidentify import wants_faces
+    from mmserve.store.access import CollectionAccess
+    from mmserve.store.keys import open_auth_db
+
+    db = open_auth_db(data_dir)
+    try:
+        kinds = tuple(CollectionAccess(db).deidentify(collection))
+    finally:
+        db.close()
+    wants_faces(kinds)
+    return kinds

@@ -143,6 +143,12 @@ def _publish(ctx: JobContext, results: BatchResults) -> dict[str, Any]:
     ):
         if path.exists() and path.stat().st_size > 0:
             name = f"{BATCH_ID_PREFIX}{ctx.job.id}_{path.stem}.jsonl"
-            files.adopt(path, file_id=file_id, filename=name, purpose="batch_output")
+            files.adopt(
+                path,
+                file_id=file_id,
+                filename=name,
+                purpose="batch_output",
+                owner=ctx.job.params.get("owner"),  # its creator may read it, like the batch
+            )
             published[key] = file_id
     return published

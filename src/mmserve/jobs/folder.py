@@ -26,6 +26,7 @@ from mmserve.errors import ClientError, MMServeError
 from mmserve.media import MediaPolicy, decode_audio, decode_image
 from mmserve.models.base import Waveform
 from mmserve.services.content import Content
+from mmserve.services.deidentify import deidentify_piece
 from mmserve.services.store_embed import Piece, embed_pieces, piece
 from mmserve.store import IngestFile, ItemInput, SearchStore
 
@@ -70,6 +71,8 @@ class FolderIndexer:
     policy: MediaPolicy = field(default_factory=MediaPolicy)
     timeout_s: float = 300.0
     batch_files: int = BATCH_FILES
+    # what to strip before embedding and storing: "text", "faces" (services/deidentify.py)
+    deidentify: tuple[str, ...] = ()
 
     def files(self) -> list[Path]:
         """Every regular file under root, hidden ones left out, in path order."""
@@ -158,7 +161,8 @@ class FolderIndexer:
     def _piece(self, path: Path, rel: str) -> Piece:
         """The file read and decoded (so that its hash is the content's, as over HTTP)."""
         modality = file_modality(rel)
-        return decode_file(path.read_bytes(), modality, rel, self.policy)
+        found = decode_file(path.read_bytes(), modality, rel, self.policy)
+        return deidentify_piece(found, self.deidentify, {}) if self.deidentify else found
 
     def _rel(self, path: Path) -> str:
         return path.relative_to(self.root).as_posix()

@@ -23,6 +23,7 @@ from mmserve.jobs.runner import JobContext
 from mmserve.media import MediaPolicy
 from mmserve.media.paths import confined_path
 from mmserve.models.base import EMBED_TEXT
+from mmserve.services.deidentify import Deidentify
 from mmserve.store import SearchStore
 
 
@@ -32,6 +33,7 @@ class IndexParams(BaseModel):
     path: StrictStr = Field(min_length=1, description="Folder, relative to the media root")
     collection: StrictStr = Field(min_length=1)
     model: StrictStr | None = Field(None, description="For a new collection; default: first")
+    deidentify: Deidentify  # besides the collection's own (added when the job is made)
 
 
 def media_policy(config: Any) -> MediaPolicy:
@@ -83,8 +85,10 @@ def ensure_collection(store: SearchStore, pool: Any, name: str, model: str | Non
 
 
 def folder_indexer(config: Any, *args: Any, **kwargs: Any) -> FolderIndexer:
-    """A FolderIndexer, or with [ray] configured one whose files are encoded by Ray Data."""
-    if config.ray.enabled:  # imported only here: without [ray], nothing of Ray is loaded
+    """A FolderIndexer, or with [ray] configured one whose files are encoded by Ray Data
+    (not when deidentifying: the blur and redaction run here, not in Ray's workers)."""
+    # Ray is imported only here: without [ray], nothing of Ray is loaded
+    if config.ray.enabled and not kwargs.get("deidentify"):
         from mmserve.jobs.ray_folder import RayFolderIndexer
 
         return RayFolderIndexer(*args, config=config, **kwargs)
@@ -108,6 +112,7 @@ def index_folder(ctx: JobContext, params: IndexParams) -> dict[str, Any]:
         folder,
         policy=media_policy(ctx.config),
         timeout_s=ctx.config.limits.request_timeout_s,
+        deidentify=tuple(params.deidentify),
     )
 
     def progress(report: FolderReport) -> None:

@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mmserve.errors import InvalidRequest, NotFound, PayloadTooLarge
+from mmserve.errors import Forbidden, InvalidRequest, NotFound, PayloadTooLarge
 from mmserve.services.batch_work import BatchResults, count_input_lines
-from mmserve.store.files import FileStore
+from mmserve.store.files import FileRecord, FileStore
 from mmserve.store.jobs import Job, JobStore
 
 BATCH_JOB_TYPE = "batch"
@@ -92,7 +92,7 @@ class BatchService:
                 f"completion_window must be one of {', '.join(COMPLETION_WINDOWS)}",
                 param="completion_window",
             )
-        record = self.files.get(input_file_id)
+        record = own_file(self.files.get(input_file_id), self.viewer)
         if record.purpose != "batch":
             raise InvalidRequest(
                 f"file {input_file_id!r} has purpose {record.purpose!r}; upload the input "
@@ -194,6 +194,20 @@ def same_creator(owner: dict[str, Any] | None, viewer: dict[str, Any]) -> bool:
         return False
     field = "key_id" if owner["kind"] == "key" else "name"
     return owner.get(field) == viewer.get(field)
+
+
+def own_file(record: FileRecord, viewer: dict[str, Any] | None) -> FileRecord:
+    """The record if `viewer` (BatchService.viewer: None sees all) may use it: files are
+    their creator's, like batches. Another key's file is a 403, as a restricted collection
+    is (its id, 96 random bits, says nothing), and is left out of listings."""
+    if viewer is not None and not same_creator(record.owner, viewer):
+        raise Forbidden(
+            f"file {record.id!r} belongs to another key; only its creator or an admin may "
+            "read, use or delete it",
+            param="file_id",
+            code="file_forbidden",
+        )
+    return record
 
 
 def _errors(job: Job) -> dict[str, Any] | None:

@@ -1,13 +1,16 @@
-"""The `deidentify` request field (its schema: api/schemas/common.Deidentify): what to
-strip from what the server returns or keeps.
+"""The `deidentify` request field (its type: Deidentify, below): what to strip from what the
+server returns or keeps.
 
     "exif"   metadata of images (EXIF, XMP, GPS, maker notes). Always done whether asked or
              not: an image is decoded to pixels and only vectors are kept, never its bytes
              (tests/api/test_deidentify.py checks the data directory).
     "text"   personal data in transcripts, OCR text and stored text (mmserve.services.pii);
              the response says what was redacted, by type.
-    "faces"  refused with 400: mmserve keeps no images or thumbnails in which to blur a
-             face, and answers none.
+    "faces"  faces found (mediapipe's BlazeFace, mmserve.models.faces) are blurred in the
+             images mmserve makes from what it keeps: an item's image is blurred before it
+             is embedded (the stored vector is the blurred picture's) and a collection's
+             thumbnails are blurred when it is made with "faces". 503 naming the extra when
+             the detector is not installed.
 
 Sent as a JSON list (["text"]) or, in a multipart form, comma-separated (text,exif).
 """
@@ -15,21 +18,80 @@ Sent as a JSON list (["text"]) or, in a multipart form, comma-separated (text,ex
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import Annotated, Any, Literal
+
+from pydantic import BeforeValidator, Field
 
 from mmserve.errors import InvalidRequest
+from mmserve.models.faces import blur_faces, face_detector
+from mmserve.services.content import Content
 from mmserve.services.pii import merge, redact
+from mmserve.services.store_embed import Piece, piece
 
 
-def wants_text(deidentify: Iterable[str]) -> bool:
-    """Whether `deidentify` asks for text redaction; 400 for "faces"."""
-    if "faces" in deidentify:
+def _split(value: Any) -> Any:
+    return [v.strip() for v in value.split(",") if v.strip()] if isinstance(value, str) else value
+
+
+Deidentify = Annotated[
+    list[Literal["exif", "faces", "text"]],
+    BeforeValidator(_split),
+    Field(
+        default_factory=list,
+        description='What to strip: "text" redacts e-mails, phone, card and IBAN numbers and '
+        'IP addresses from the text returned or stored; "faces" blurs the faces found in '
+        "images before they are embedded and stored, and in a collection's thumbnails; "
+        '"exif" (always done: image bytes are never kept)',
+    ),
+]
+
+FACE = "face"  # the type blurred faces are counted under, next to the text kinds
+
+
+def wants_text(deidentify: Iterable[str], *, images: bool = False) -> bool:
+    """Whether `deidentify` asks for text redaction. On a route that keeps no image
+    (`images` false: OCR, captions, transcripts), "faces" is a 400 saying where it applies."""
+    if "faces" in deidentify and not images:
         raise InvalidRequest(
-            "deidentify: 'faces' does not apply here: mmserve keeps no images or thumbnails "
-            "(only vectors) and returns none, so there is no face to blur",
+            "deidentify: 'faces' does not apply here: this route keeps and returns no image. "
+            "It applies to collection items (blurred before they are embedded) and to a "
+            "collection's thumbnails",
             param="deidentify",
         )
     return "text" in deidentify
+
+
+def wants_faces(deidentify: Iterable[str]) -> bool:
+    """Whether `deidentify` asks for faces to be blurred; 503 if the detector is missing,
+    before any work is done."""
+    if "faces" not in deidentify:
+        return False
+    face_detector()
+    return True
+
+
+def blur_piece(found: Piece, counts: dict[str, int]) -> Piece:
+    """An image piece with its faces blurred, hashed again (the cache must not answer the
+    unblurred picture's vector); other pieces unchanged. `counts` adds up the faces."""
+    if found.modality != "image":
+        return found
+    image, faces = blur_faces(found.content.value)
+    if not faces:
+        return found
+    merge(counts, {FACE: faces})
+    return piece(Content("image", image), found.param)
+
+
+def deidentify_piece(found: Piece, kinds: Iterable[str], counts: dict[str, int]) -> Piece:
+    """A piece to store with what `kinds` asks removed: text redacted, faces blurred (for
+    files an index job reads; HTTP items are redacted field by field in their route)."""
+    if "text" in kinds and found.modality == "text":
+        text = redact_value(found.content.value, counts)
+        if text != found.content.value:
+            found = piece(Content("text", text), found.param)
+    if "faces" in kinds:
+        found = blur_piece(found, counts)
+    return found
 
 
 def redact_segments(parts: Iterable[Any], counts: dict[str, int]) -> Iterator[Any]:

@@ -2,7 +2,9 @@
 
 The store keeps vectors and metadata, not media: an item's image is found again from the
 folder an "index" job took it from (the job's `path` under the media root, plus the item's
-`metadata.path`). Items added as base64 content have no file to preview.
+`metadata.path`). Items added as base64 content have no file to preview. In a collection made with
+deidentify "faces", the faces found in a thumbnail are blurred before it is sent (the
+detector sees the thumbnail: it scales every picture down to 128-192 px anyway).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any
 from mmserve.errors import InvalidRequest, NotFound
 from mmserve.files import confined
 from mmserve.media import MediaPolicy, decode_image
+from mmserve.models.faces import blur_faces
 
 MAX_SIDE = 256  # pixels: a thumbnail is never larger, whatever `size` asks
 DEFAULT_SIDE = 128
@@ -48,10 +51,13 @@ def source_file(store: Any, policy: MediaPolicy, collection: str, item_id: str) 
     raise NotFound(f"the image file of item {item_id!r} is gone", param="item_id")
 
 
-def make_thumbnail(path: Path, side: int, policy: MediaPolicy) -> bytes:
-    """A JPEG no larger than side x side, aspect kept; decoding is bounded by the policy."""
+def make_thumbnail(path: Path, side: int, policy: MediaPolicy, *, faces: bool = False) -> bytes:
+    """A JPEG no larger than side x side, aspect kept, faces blurred if asked; decoding is
+    bounded by the policy."""
     image = decode_image(path.read_bytes(), policy=policy, field="item")
     image.thumbnail((side, side))
+    if faces:
+        image, _ = blur_faces(image)
     out = io.BytesIO()
     image.save(out, format="JPEG", quality=JPEG_QUALITY)
     return out.getvalue()

@@ -84,7 +84,9 @@ class UsageMeter:
     def close(self) -> None:
         """Stop the flusher and write what is pending (a clean shutdown loses nothing)."""
         self._stop.set()
-        if self._thread is not None:
+        # The app's finalizer runs on whichever thread the garbage collector happens to run
+        # in, this flusher included: a thread cannot join itself (it stops at its next wait).
+        if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout=5)
         self.flush()
 

@@ -15,7 +15,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from mmserve.errors import InvalidRequest, NotFound, PayloadTooLarge
 from mmserve.files import write_atomically
@@ -31,6 +31,9 @@ class FileRecord:
     purpose: str  # "batch" (uploaded input), "batch_output" (written by a batch)
     bytes: int
     created_at: int
+    # who uploaded it (a Principal.owner(): a key by id, an OIDC subject); None with auth
+    # off. A batch's output files get the batch's creator. Never shown in the API.
+    owner: dict[str, Any] | None = None
 
 
 class FileStore:
@@ -39,7 +42,13 @@ class FileStore:
         self.root.mkdir(parents=True, exist_ok=True)
 
     def create(
-        self, stream: BinaryIO, *, filename: str, purpose: str, max_bytes: int
+        self,
+        stream: BinaryIO,
+        *,
+        filename: str,
+        purpose: str,
+        max_bytes: int,
+        owner: dict[str, Any] | None = None,
     ) -> FileRecord:
         """Store an upload read from `stream`; 413 past `max_bytes` (nothing is kept)."""
         file_id = FILE_ID_PREFIX + secrets.token_hex(12)
@@ -58,9 +67,19 @@ class FileStore:
                 out.write(chunk)
 
         write_atomically(self._data(file_id), copy)
-        return self._write_record(FileRecord(file_id, filename, purpose, size, int(time.time())))
+        return self._write_record(
+            FileRecord(file_id, filename, purpose, size, int(time.time()), owner)
+        )
 
-    def adopt(self, source: Path, *, file_id: str, filename: str, purpose: str) -> FileRecord:
+    def adopt(
+        self,
+        source: Path,
+        *,
+        file_id: str,
+        filename: str,
+        purpose: str,
+        owner: dict[str, Any] | None = None,
+    ) -> FileRecord:
         """Move a finished file (a batch's output) into the store under a chosen id.
         Idempotent: adopting the same id again returns the existing record."""
         _check_id(file_id)
@@ -69,7 +88,9 @@ class FileStore:
         size = source.stat().st_size
         with source.open("rb") as data:
             write_atomically(self._data(file_id), lambda out: shutil.copyfileobj(data, out))
-        return self._write_record(FileRecord(file_id, filename, purpose, size, int(time.time())))
+        return self._write_record(
+            FileRecord(file_id, filename, purpose, size, int(time.time()), owner)
+        )
 
     def get(self, file_id: str) -> FileRecord:
         try:

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, current_app, g, jsonify, request
+from flask import Blueprint, current_app, jsonify, request
 
 from mmserve.api.common import parse_body, services
 from mmserve.api.openapi import operation
 from mmserve.api.schemas.batches import BatchCreate, BatchEndpoints, BatchList, BatchOut
+from mmserve.api.security import creator, own_only
 from mmserve.errors import InvalidRequest
-from mmserve.services.auth import Principal
 from mmserve.services.batches import BATCH_ENDPOINTS, BatchService, file_store
 
 bp = Blueprint("batches", __name__)
@@ -32,7 +32,7 @@ def batches() -> BatchService:
         files=file_store(svc.config.data_dir),
         data_dir=svc.config.data_dir,
         endpoints=served_endpoints(),
-        viewer=_own_only(),
+        viewer=own_only(),
     )
 
 
@@ -54,24 +54,10 @@ def create_batch() -> Any:
         endpoint=body.endpoint,
         completion_window=body.completion_window,
         metadata=body.metadata,
-        owner=_creator(),
+        owner=creator(),
     )
     services().jobs.wake()
     return jsonify(batch)
-
-
-def _creator() -> dict[str, Any] | None:
-    """Who this batch will run as: the caller (auth on), recorded by key id, never secret."""
-    principal: Principal | None = g.get("principal")
-    return principal.owner() if principal is not None else None
-
-
-def _own_only() -> dict[str, Any] | None:
-    """With auth on a caller sees (gets, lists, cancels) only its own batches; admin all."""
-    principal: Principal | None = g.get("principal")
-    if principal is None or principal.kind == "address" or "admin" in principal.scopes:
-        return None
-    return principal.owner()
 
 
 @bp.get("/v1/batches")

@@ -35,7 +35,13 @@ from mmserve.api.schemas.collections import (
 from mmserve.api.security import readable, security
 from mmserve.errors import InvalidRequest, NotFound, SchemaError
 from mmserve.models.base import EMBED_TEXT
-from mmserve.services.deidentify import redact_content, redact_value, wants_text
+from mmserve.services.deidentify import (
+    blur_piece,
+    redact_content,
+    redact_value,
+    wants_faces,
+    wants_text,
+)
 from mmserve.services.store_embed import Piece, embed_pieces, to_piece
 from mmserve.store import Collection, Item, ItemInput, SearchHit
 
@@ -52,12 +58,12 @@ MAX_PAGE = 1000  # items per page of GET .../items
     tags=["collections"],
     request=CollectionCreate,
     response=CollectionOut,
-    errors=(400, 404, 422),
+    errors=(400, 404, 422, 503),
 )
 def create_collection() -> Any:
     """The collection records its model and dimension and refuses vectors from another."""
     body = parse_body(CollectionCreate)
-    wants_text(body.deidentify)  # refuses "faces" before anything is made
+    wants_faces(body.deidentify)  # 503 before anything is made if it cannot be done
     svc = services()
     dim = _model_dim(body.model, body.dim)
     found = svc.store.create_collection(
@@ -106,9 +112,10 @@ def add_items(name: str) -> Any:
     cache) or a precomputed `vector`. The batch is written in one transaction: a 200 means
     every item is on disk and survives a crash of the server right after."""
     body = parse_body(ItemsAdd)
-    redactions: dict[str, int] | None = None
-    if wants_text([*body.deidentify, *security().access.deidentify(name)]):
-        redactions = {}
+    kinds = [*body.deidentify, *security().access.deidentify(name)]
+    faces, text = wants_faces(kinds), wants_text(kinds, images=True)
+    redactions: dict[str, int] = {}  # what was redacted or blurred, by type
+    if text:
         body.items = [_redacted(item, redactions) for item in body.items]
     svc = services()
     collection = _find(name)
@@ -123,7 +130,7 @@ def add_items(name: str) -> Any:
     for index, item in enumerate(body.items):
         piece = _check_item(item, f"items[{index}]", collection, svc.config)
         if piece is not None:
-            pieces[index] = piece
+            pieces[index] = blur_piece(piece, redactions) if faces else piece
     vectors = embed_pieces(
         svc.pool,
         svc.store,
@@ -144,7 +151,7 @@ def add_items(name: str) -> Any:
         inputs.append(ItemInput(vector, modality, item.id, digest, item.metadata or {}, text))
     ids = svc.store.upsert_items(name, inputs)  # names bad fields: items[3].vector
     data = [{"id": i, "modality": x.modality} for i, x in zip(ids, inputs, strict=True)]
-    extra = {} if redactions is None else {"redactions": redactions}
+    extra = {"redactions": redactions} if faces or text else {}
     return jsonify(object="list", data=data, **extra)
 
 

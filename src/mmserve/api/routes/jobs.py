@@ -15,10 +15,12 @@ from flask import Blueprint, jsonify, request
 from mmserve.api.common import parse_body, services
 from mmserve.api.openapi import operation
 from mmserve.api.schemas.jobs import JobCreate, JobList, JobOut
+from mmserve.api.security import security
 from mmserve.errors import InvalidRequest
 from mmserve.jobs import get_job_type, parse_params
 from mmserve.media import metering
 from mmserve.services.batches import BATCH_JOB_TYPE
+from mmserve.services.deidentify import wants_faces
 from mmserve.store import Job
 
 bp = Blueprint("jobs", __name__)
@@ -26,6 +28,7 @@ MAX_LIST = 1000
 
 
 # what the training_jobs quota counts: every job that trains a model (not "index")
+INDEX_JOB_TYPE = "index"  # jobs/index.py: the one job type that writes a collection's items
 TRAINING_JOBS = ("fusion-train", "align", "fusion-pretrain", "fusion-distill")
 
 
@@ -35,7 +38,7 @@ TRAINING_JOBS = ("fusion-train", "align", "fusion-pretrain", "fusion-distill")
     tags=["jobs"],
     request=JobCreate,
     response=JobOut,
-    errors=(400, 404, 422),
+    errors=(400, 404, 422, 503),
     status=202,
 )
 def create_job() -> Any:
@@ -50,6 +53,8 @@ def create_job() -> Any:
             "batches are created with POST /v1/batches, not as a job", param="type"
         )
     params = parse_params(kind, body.params)
+    if kind.name == INDEX_JOB_TYPE:
+        _with_collection_deidentify(params)
     if kind.check is not None:
         kind.check(params, svc.config)
     job = svc.store.jobs.create(kind.name, params.model_dump(mode="json"))
@@ -57,6 +62,14 @@ def create_job() -> Any:
         metering.add("training_jobs", 1)
     svc.jobs.wake()
     return jsonify(job_json(job)), 202
+
+
+def _with_collection_deidentify(params: Any) -> None:
+    """A collection made with `deidentify` strips it from every write, files an index job
+    reads included; 503 now if "faces" cannot be done, not once the job runs."""
+    kinds = {*params.deidentify, *security().access.deidentify(params.collection)}
+    wants_faces(kinds)
+    params.deidentify = sorted(kinds)
 
 
 @bp.get("/v1/jobs")

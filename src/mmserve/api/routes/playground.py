@@ -15,6 +15,8 @@ from flask import Blueprint, Response, redirect, request, send_from_directory
 
 from mmserve.api.common import services
 from mmserve.api.openapi import operation
+from mmserve.api.security import security
+from mmserve.services.deidentify import wants_faces
 from mmserve.services.thumbnails import make_thumbnail, source_file, thumbnail_side
 
 bp = Blueprint("playground", __name__)
@@ -42,13 +44,15 @@ def asset(filename: str) -> Any:
     "A small JPEG of an image item",
     tags=["collections"],
     content_type="image/jpeg",
-    errors=(400, 404, 413),
+    errors=(400, 404, 413, 503),
 )
 def thumbnail(name: str, item_id: str) -> Any:
     """From the file the item was indexed from (folder index jobs); `?size=` 16-256 px,
-    default 128: the longer side, aspect kept."""
+    default 128: the longer side, aspect kept. Faces blurred in a collection made with
+    deidentify "faces"."""
     svc = services()
     side = thumbnail_side(request.args.get("size"))
+    faces = wants_faces(security().access.deidentify(name))
     path = source_file(svc.store, svc.config.media, name, item_id)
-    body = make_thumbnail(path, side, svc.config.media)
+    body = make_thumbnail(path, side, svc.config.media, faces=faces)
     return Response(body, mimetype="image/jpeg", headers={"Cache-Control": "max-age=300"})

@@ -10,7 +10,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from mmserve.api.schemas.common import Deidentify, Label
+from mmserve.api.schemas.common import Label
+from mmserve.services.deidentify import Deidentify
 
 AUDIO_DESCRIPTION = (
     "The clip (WAV, FLAC, OGG/Opus, MP3, MP4/M4A, AAC or WebM): base64, a data: URI, an "

@@ -21,6 +21,9 @@ class FileOut(BaseModel):
 class FileList(BaseModel):
     object: str = "list"
     data: list[FileOut]
+    # Every file is in one page: false tells the openai client's iterator to stop (without
+    # it, it asks again with after=<last id> and would loop).
+    has_more: bool = False
 
 
 class FileDeleted(BaseModel):

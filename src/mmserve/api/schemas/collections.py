@@ -6,8 +6,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr
 
-from mmserve.api.schemas.common import Deidentify
 from mmserve.config import Limits
+from mmserve.services.deidentify import Deidentify
 from mmserve.store.names import COLLECTION
 from mmserve.store.records import MAX_DIM, MAX_ID_CHARS, SCHEMA_TYPES
 from mmserve.store.settings import StoreConfig
@@ -109,7 +109,9 @@ class ItemsAdded(BaseModel):
     object: str = "list"
     data: list[ItemRef]
     redactions: dict[str, int] | None = Field(
-        None, description='With deidentify=["text"]: what was redacted before storing, by type'
+        None,
+        description='With deidentify "text" or "faces": what was redacted before storing, by '
+        "type (EMAIL, PHONE, ..., FACE: faces blurred in images)",
     )
 
 

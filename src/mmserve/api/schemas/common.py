@@ -1,11 +1,9 @@
-"""Schemas shared by several resources: the one error shape, a scored label and the
-`deidentify` request field (what it does: mmserve.services.deidentify)."""
+"""Schemas shared by several resources: the one error shape and a scored label. (The
+`deidentify` field, shared too, lives with what it does: mmserve.services.deidentify.)"""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
-
-from pydantic import BaseModel, BeforeValidator, Field
+from pydantic import BaseModel, Field
 
 
 class ErrorDetail(BaseModel):
@@ -25,19 +23,3 @@ class Label(BaseModel):
 
     label: str
     score: float
-
-
-def _split(value: Any) -> Any:
-    return [v.strip() for v in value.split(",") if v.strip()] if isinstance(value, str) else value
-
-
-Deidentify = Annotated[
-    list[Literal["exif", "faces", "text"]],
-    BeforeValidator(_split),
-    Field(
-        default_factory=list,
-        description='What to strip: "text" redacts e-mails, phone, card and IBAN numbers and '
-        'IP addresses from the text returned or stored; "exif" (always done: image bytes are '
-        'never kept); "faces" is refused (no images are kept or returned)',
-    ),
-]

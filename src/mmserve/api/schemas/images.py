@@ -10,7 +10,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from mmserve.api.schemas.common import Deidentify, Label
+from mmserve.api.schemas.common import Label
+from mmserve.services.deidentify import Deidentify
 
 IMAGE_DESCRIPTION = (
     "The image: base64, a data: URI, an http(s) URL (if the server allows URLs), a path under "
