@@ -66,8 +66,9 @@ class Server:
     """`with Server(name, command_without_port) as server:` starts the command with
     `--port <free port>`, waits for GET /readyz == 200, and stops it on exit."""
 
-    def __init__(self, name: str, command: list[str]):
+    def __init__(self, name: str, command: list[str], env: dict[str, str] | None = None):
         self.name = name
+        self.env = env  # None: this process's environment
         self.port = free_port()
         self.command = [*command, "--port", str(self.port)]
         self.url = f"http://127.0.0.1:{self.port}"
@@ -75,7 +76,9 @@ class Server:
         self._process: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> Server:
-        self._process = subprocess.Popen(self.command, stdout=self._log, stderr=self._log)
+        self._process = subprocess.Popen(
+            self.command, stdout=self._log, stderr=self._log, env=self.env
+        )
         try:
             self._wait_ready()
         except BaseException:
