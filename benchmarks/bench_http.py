@@ -97,7 +97,10 @@ def main() -> None:
 
 
 def _serialisable(results: dict[str, dict[int, list[LoadResult]]]) -> dict[str, Any]:
-    return {n: {c: [asdict(r) for r in runs] for c, runs in by.items()} for n, by in results.items()}
+    return {
+        name: {c: [asdict(r) for r in runs] for c, runs in by.items()}
+        for name, by in results.items()
+    }
 
 
 def table(results: dict[str, dict[int, list[LoadResult]]]) -> str:
