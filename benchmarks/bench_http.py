@@ -5,7 +5,8 @@ what carries requests to it changes. Candidates start one after another and are 
 alternating rounds (A B C ... A B C ...), so the drift of a shared machine falls on all of
 them alike. At each concurrency it prints requests/s, p50, p99, the server's cores and CPU
 milliseconds per request (the server's cost of one request, the figure that decides
-throughput once the cores are full).
+throughput once the cores are full), and the HTTP floor: the p50 of GET /healthz at
+concurrency 1, a request that does no work, below which no served latency can go.
 
     .venv/bin/python benchmarks/bench_http.py             # every candidate, c = 1, 16, 64
     .venv/bin/python benchmarks/bench_http.py --quick     # 2 s rounds: checks that it runs
@@ -25,7 +26,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from served import LoadResult, Server, measure, require_wrk
+from served import LoadResult, Server, http_floor_p50_ms, measure, require_wrk
 from workload import MODEL_ID
 
 LEVELS = (1, 16, 64)
@@ -83,6 +84,7 @@ def main() -> None:
             servers[name] = stack.enter_context(Server(name, command, env=env))
             servers[name].check_embedding()
         results: dict[str, dict[int, list[LoadResult]]] = {n: {} for n in servers}
+        floors = {name: http_floor_p50_ms(server, seconds) for name, server in servers.items()}
         for level in LEVELS:
             for round_index in range(rounds):
                 for name, server in servers.items():
@@ -90,9 +92,12 @@ def main() -> None:
                     results[name].setdefault(level, []).append(run)
                     print(f"  {name} c={level}: {run.requests_per_s:.0f} req/s", flush=True)
     print(table(results))
+    print("HTTP floor, p50 of GET /healthz at c=1 (ms):")
+    for name, floor in floors.items():
+        print(f"  {name:<40} {floor:6.2f}")
     out = ROOT / "bench-results" / "http.json"
     out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps(_serialisable(results), indent=2))
+    out.write_text(json.dumps({"load": _serialisable(results), "floor_p50_ms": floors}, indent=2))
     print(f"wrote {out.relative_to(ROOT)}")
 
 
