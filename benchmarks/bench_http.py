@@ -8,7 +8,7 @@ milliseconds per request (the server's cost of one request, the figure that deci
 throughput once the cores are full), and the HTTP floor: the p50 of GET /healthz at
 concurrency 1, a request that does no work, below which no served latency can go.
 
-    .venv/bin/python benchmarks/bench_http.py             # every candidate, c = 1, 16, 64
+    .venv/bin/python benchmarks/bench_http.py             # every candidate, c = 1 and 16
     .venv/bin/python benchmarks/bench_http.py --quick     # 2 s rounds: checks that it runs
 
 Writes bench-results/http.json.
@@ -29,7 +29,7 @@ from typing import Any
 from served import LoadResult, Server, http_floor_p50_ms, measure, require_wrk
 from workload import MODEL_ID
 
-LEVELS = (1, 16, 64)
+LEVELS = (1, 16)
 ROUNDS = 2
 MEASURE_S = 8.0
 WARMUP_S = 1.0
@@ -46,13 +46,12 @@ def candidates(data_dir: str) -> dict[str, tuple[list[str], dict[str, str]]]:
     found = {
         "gunicorn gthread, 64 threads (default)": (MMSERVE, {}),
         "gunicorn gthread, 16 threads": ([*MMSERVE, "--threads", "16"], {}),
-        "gunicorn gthread, 4 threads": ([*MMSERVE, "--threads", "4"], {}),
         # A shorter GIL switch interval (5 ms by default) hands the GIL back to an inference
         # worker sooner when its forward pass ends while HTTP threads hold it.
         "gunicorn 64 threads, GIL switch 0.5 ms": (MMSERVE, {"PYTHONPATH": _switch_path(data_dir)}),
     }
     if (BIN / "granian").exists():
-        for threads in (16, 64):
+        for threads in (16,):
             command = [*GRANIAN, "--blocking-threads", str(threads), "mmserve.app:create_app"]
             found[f"granian wsgi, {threads} threads"] = (command, env)
     return found
