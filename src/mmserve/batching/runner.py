@@ -73,6 +73,7 @@ class ModelRunner:
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
         self._slots = threading.Semaphore(config.workers)  # forward passes running at once
+        self._last_forward_s = 0.0  # how long the last forward pass took
         self.metrics.track_queue_depth(model.id, self.queue.qsize)
 
     # --- lifecycle ---------------------------------------------------------------------
@@ -97,7 +98,9 @@ class ModelRunner:
             try:
                 self.model.load()
                 warm = [self.model.preprocess(x) for x in self.model.warmup_inputs()]
+                warm_started = time.monotonic()
                 self.model.forward(warm)
+                self._last_forward_s = time.monotonic() - warm_started
                 break
             except Exception as e:
                 log.exception("model %s failed to load (attempt %d)", self.model.id, attempt)
@@ -166,9 +169,13 @@ class ModelRunner:
     def _ran_here(self, items: list[WorkItem]) -> bool:
         """Run `items` on the calling thread if a worker slot is free and no other items
         wait: then batching has nothing to gain from the hand-off. Not when the model is set
-        to wait for more items (max_wait_ms > 0) or the items exceed one batch."""
+        to wait for more items (max_wait_ms > 0), nor when the items exceed one batch, nor
+        when the last forward pass took more than half the request's time: a pass on the
+        caller's thread cannot be abandoned at the deadline as a queued one is."""
+        timeout_s = items[0].deadline - time.monotonic() if items else 0.0
         if (
             self.config.max_wait_ms > 0
+            or self._last_forward_s > timeout_s / 2
             or self._stopping.is_set()
             or len(items) > self.config.max_batch_size
             or self.queue.qsize()
@@ -219,10 +226,11 @@ class ModelRunner:
             return
         started = time.monotonic()
         succeeded = self._forward(live)
+        self._last_forward_s = time.monotonic() - started
         self.metrics.observe_batch(
             self.model.id,
             len(live),
-            time.monotonic() - started,
+            self._last_forward_s,
             [started - item.enqueued_at for item in live],
         )
         if self.state in (ModelState.READY, ModelState.DEGRADED):
