@@ -25,6 +25,7 @@ import cpu
 from workload import MODEL_ID, WORDS, WORDS_PER_SENTENCE
 
 WRK_SCRIPT = Path(__file__).with_name("wrk_embeddings.lua")
+WRK_GET_SCRIPT = Path(__file__).with_name("wrk_get.lua")
 WRK_TIMEOUT = "10s"  # a request slower than this counts as an error
 READY_TIMEOUT_S = 180.0  # model load and warm-up
 READY_POLL_S = 0.25
@@ -66,8 +67,9 @@ class Server:
     """`with Server(name, command_without_port) as server:` starts the command with
     `--port <free port>`, waits for GET /readyz == 200, and stops it on exit."""
 
-    def __init__(self, name: str, command: list[str]):
+    def __init__(self, name: str, command: list[str], env: dict[str, str] | None = None):
         self.name = name
+        self.env = env  # None: this process's environment
         self.port = free_port()
         self.command = [*command, "--port", str(self.port)]
         self.url = f"http://127.0.0.1:{self.port}"
@@ -75,7 +77,9 @@ class Server:
         self._process: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> Server:
-        self._process = subprocess.Popen(self.command, stdout=self._log, stderr=self._log)
+        self._process = subprocess.Popen(
+            self.command, stdout=self._log, stderr=self._log, env=self.env
+        )
         try:
             self._wait_ready()
         except BaseException:
@@ -168,6 +172,17 @@ def measure(
         other_cpu=cores["other"],
         mean_batch=_mean_batch(batches_before, batches_after),
     )
+
+
+def http_floor_p50_ms(server: Server, duration_s: float) -> float:
+    """p50 of GET /healthz at concurrency 1: what the HTTP stack alone costs a request."""
+    command = [require_wrk(), "-t1", "-c1", f"-d{duration_s:g}s", "-s", str(WRK_GET_SCRIPT)]
+    done = subprocess.run([*command, server.url + "/healthz"], capture_output=True, text=True)
+    for line in done.stdout.splitlines():
+        if line.startswith("WRK_RESULT "):
+            p50_us: int = json.loads(line.removeprefix("WRK_RESULT "))["p50_us"]
+            return p50_us / 1000
+    raise RuntimeError(f"wrk printed no result (exit {done.returncode}):\n{done.stderr}")
 
 
 def _run_wrk(url: str, concurrency: int, duration_s: float, run_id: str) -> dict[str, Any]:

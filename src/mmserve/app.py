@@ -10,6 +10,7 @@ from flask import Flask
 
 from mmserve import api, errors
 from mmserve.api import low_priority
+from mmserve.api.json_provider import OrjsonProvider
 from mmserve.batching.pool import ModelPool
 from mmserve.cli.serve import models_command
 from mmserve.config import Config, load_config
@@ -36,7 +37,7 @@ def create_app(config: Config | None = None, *, wait_for_models: bool = False) -
     app = Flask("mmserve")
     app.config["MAX_CONTENT_LENGTH"] = config.limits.max_body_bytes
     app.config["MMSERVE_STARTED_AT"] = int(time.time())
-    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.json = OrjsonProvider(app)
     # Batch lines call the app's own routes, after clients' requests (api/low_priority.py)
     services = build_services(config, dispatch=low_priority.init_app(app))
     app.extensions["mmserve"] = services

@@ -7,7 +7,7 @@ import re
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from flask import current_app, request
+from flask import current_app, g, request
 from pydantic import BaseModel, ValidationError
 
 from mmserve.errors import InvalidRequest, SchemaError
@@ -53,6 +53,7 @@ def parse_body(schema: type[M]) -> M:
         raise InvalidRequest("request body must be a JSON object", code="invalid_json")
     if SURROGATE.search(raw):
         reject_lone_surrogates(data)
+    g.mmserve_json = data  # parsed once: the audit log reads its "model" from here
     try:
         return schema.model_validate(data)
     except ValidationError as e:

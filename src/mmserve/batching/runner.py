@@ -3,6 +3,11 @@
 Request threads preprocess items and `submit` them; workers take whole batches with
 `collect_batch` and run `forward`; request threads wait for their futures and postprocess.
 So tokenising and decoding overlap the forward pass, after infinity's batch handler.
+
+At most `workers` forward passes run at once (one slot each). A request that finds a slot
+free and nothing queued runs its batch on its own thread: an idle worker would have taken it
+alone at once anyway, and this skips two thread hand-offs (a median of ~1 ms per request
+measured on the 2-core development machine, see docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -67,6 +72,8 @@ class ModelRunner:
         self.error: str | None = None
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._slots = threading.Semaphore(config.workers)  # forward passes running at once
+        self._last_forward_s = 0.0  # how long the last forward pass took
         self.metrics.track_queue_depth(model.id, self.queue.qsize)
 
     # --- lifecycle ---------------------------------------------------------------------
@@ -91,7 +98,9 @@ class ModelRunner:
             try:
                 self.model.load()
                 warm = [self.model.preprocess(x) for x in self.model.warmup_inputs()]
+                warm_started = time.monotonic()
                 self.model.forward(warm)
+                self._last_forward_s = time.monotonic() - warm_started
                 break
             except Exception as e:
                 log.exception("model %s failed to load (attempt %d)", self.model.id, attempt)
@@ -120,7 +129,7 @@ class ModelRunner:
     ) -> list[Any]:
         """Run preprocessed payloads through the batcher; return postprocessed outputs."""
         try:
-            futures = self.submit(payloads, timeout_s, request_id)
+            futures = self.submit(payloads, timeout_s, request_id, may_run_here=True)
             outputs = self._wait(futures, timeout_s)
         except (Overloaded, DeadlineExceeded, ModelNotReady, ModelFailed) as e:
             self.metrics.count_request(self.model.id, OUTCOMES[type(e)])
@@ -129,14 +138,24 @@ class ModelRunner:
         return [self.model.postprocess(output) for output in outputs]
 
     def submit(
-        self, payloads: Sequence[Any], timeout_s: float, request_id: str | None = None
+        self,
+        payloads: Sequence[Any],
+        timeout_s: float,
+        request_id: str | None = None,
+        *,
+        may_run_here: bool = False,
     ) -> list[Future[Any]]:
+        """Queue payloads for the workers; futures of their outputs. `may_run_here`: the
+        caller is a thread that would block on the futures anyway (not an event loop), so
+        the batch may run on it when a slot is free (see the module docstring)."""
         if self.state in (ModelState.LOADING, ModelState.FAILED):
             raise ModelNotReady(
                 f"model {self.model.id!r} is {self.state.value}; see GET /readyz for its status"
             )
         deadline = time.monotonic() + timeout_s
         items = [WorkItem(payload, deadline, request_id) for payload in payloads]
+        if may_run_here and self._ran_here(items):
+            return [item.future for item in items]
         try:
             self.queue.put_many(items)
         except QueueFull:
@@ -146,6 +165,28 @@ class ModelRunner:
                 retry_after_s=1,
             ) from None
         return [item.future for item in items]
+
+    def _ran_here(self, items: list[WorkItem]) -> bool:
+        """Run `items` on the calling thread if a worker slot is free and no other items
+        wait: then batching has nothing to gain from the hand-off. Not when the model is set
+        to wait for more items (max_wait_ms > 0), nor when the items exceed one batch, nor
+        when the last forward pass took more than half the request's time: a pass on the
+        caller's thread cannot be abandoned at the deadline as a queued one is."""
+        timeout_s = items[0].deadline - time.monotonic() if items else 0.0
+        if (
+            self.config.max_wait_ms > 0
+            or self._last_forward_s > timeout_s / 2
+            or self._stopping.is_set()
+            or len(items) > self.config.max_batch_size
+            or self.queue.qsize()
+            or not self._slots.acquire(blocking=False)
+        ):
+            return False
+        try:
+            self._run(items)
+        finally:
+            self._slots.release()
+        return True
 
     def _wait(self, futures: list[Future[Any]], timeout_s: float) -> list[Any]:
         deadline = time.monotonic() + timeout_s
@@ -168,7 +209,8 @@ class ModelRunner:
                 self.queue, self.config.max_batch_size, max_wait_s, first_timeout_s=POLL_S
             )
             if batch:
-                self._run(batch)
+                with self._slots:
+                    self._run(batch)
 
     def _run(self, batch: list[WorkItem]) -> None:
         now = time.monotonic()
@@ -184,10 +226,11 @@ class ModelRunner:
             return
         started = time.monotonic()
         succeeded = self._forward(live)
+        self._last_forward_s = time.monotonic() - started
         self.metrics.observe_batch(
             self.model.id,
             len(live),
-            time.monotonic() - started,
+            self._last_forward_s,
             [started - item.enqueued_at for item in live],
         )
         if self.state in (ModelState.READY, ModelState.DEGRADED):

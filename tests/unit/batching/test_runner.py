@@ -171,3 +171,59 @@ def test_outputs_have_the_right_type(runners):
     runner = make(runners, FakeEmbedder("fake", dim=3))
     (vector,) = runner.infer(["four"], timeout_s=5)
     assert isinstance(vector, np.ndarray) and vector.dtype == np.float32
+
+
+class ThreadRecorder(FakeEmbedder):
+    """Records the name of the thread each forward pass ran on."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.threads: list[str] = []
+
+    def forward(self, batch):
+        self.threads.append(threading.current_thread().name)
+        return super().forward(batch)
+
+
+def test_a_request_alone_runs_on_its_own_thread(runners):
+    model = ThreadRecorder("fake")
+    runner = make(runners, model, workers=1)
+    runner.infer(["alone"], timeout_s=5)
+    assert model.threads[-1] == threading.current_thread().name
+
+
+def test_a_request_that_finds_the_workers_busy_is_queued_and_batched(runners):
+    model = ThreadRecorder("fake", delay_ms=200)
+    runner = make(runners, model, workers=1)
+    busy = runner.submit(["occupies the worker"], timeout_s=5)  # submit never runs here
+    time.sleep(0.05)
+    outputs: list = []
+    callers = [
+        threading.Thread(target=lambda: outputs.append(runner.infer(["x"], timeout_s=5)))
+        for _ in range(3)
+    ]
+    for caller in callers:
+        caller.start()
+    for caller in callers:
+        caller.join()
+    busy[0].result(timeout=5)
+    assert len(outputs) == 3
+    served = model.threads[1:]  # after the warm-up, which ran on the loading thread
+    assert all(name.startswith("infer-") for name in served)  # never on a caller's
+    assert model.batches[-1] == 3  # the three waited in the queue and ran as one batch
+
+
+def test_no_request_runs_here_when_the_model_waits_to_fill_batches(runners):
+    model = ThreadRecorder("fake")
+    runner = make(runners, model, workers=1, max_wait_ms=5)
+    runner.infer(["alone"], timeout_s=5)
+    assert model.threads[-1].startswith("infer-")
+
+
+def test_a_request_larger_than_a_batch_goes_to_the_workers(runners):
+    model = ThreadRecorder("fake")
+    runner = make(runners, model, workers=1, max_batch_size=2)
+    outputs = runner.infer(["a", "bb", "ccc"], timeout_s=5)
+    assert [o[0] for o in outputs] == [1.0, 2.0, 3.0]
+    assert model.batches[-2:] == [2, 1]
+    assert model.threads[-1].startswith("infer-")

@@ -77,7 +77,9 @@ def _refuse_dimensions(model_id: str | None) -> None:
     )
 
 
-def _encode(vector: np.ndarray, encoding_format: str) -> list[float] | str:
+def _encode(vector: np.ndarray, encoding_format: str) -> np.ndarray | str:
+    """base64 of little-endian float32 bytes, or the float32 array itself, which the app's
+    JSON provider writes as a list of floats straight from its buffer."""
     if encoding_format == "base64":
         return base64.b64encode(np.asarray(vector, dtype="<f4").tobytes()).decode("ascii")
-    return list(np.asarray(vector, dtype=np.float32).tolist())
+    return np.ascontiguousarray(vector, dtype=np.float32)
