@@ -4,6 +4,7 @@ import time
 import numpy as np
 import pytest
 
+from mmserve.batching import runner as runner_module
 from mmserve.batching.runner import ModelRunner, ModelState
 from mmserve.config import ModelConfig
 from mmserve.errors import DeadlineExceeded, ModelFailed, ModelNotReady, Overloaded
@@ -269,3 +270,39 @@ def test_a_full_bulk_lane_leaves_room_for_short_requests(runners):
     with pytest.raises(Overloaded):
         runner.submit(texts(8, 1), timeout_s=10)
     assert runner.infer(["still served"], timeout_s=10)[0][0] == float(len("still served"))
+
+
+class Overlap(FakeEmbedder):
+    """Records how many forward passes ran at once."""
+
+    def __init__(self):
+        super().__init__("fake", delay_ms=30)
+        self.lock = threading.Lock()
+        self.running = self.most = 0
+
+    def forward(self, batch):
+        with self.lock:
+            self.running += 1
+            self.most = max(self.most, self.running)
+        try:
+            return super().forward(batch)
+        finally:
+            with self.lock:
+                self.running -= 1
+
+
+def test_one_worker_stays_off_bulk_work_while_short_requests_come(runners, monkeypatch):
+    monkeypatch.setattr(runner_module, "URGENT_GRACE_S", 3600.0)
+    model = Overlap()
+    runner = make(runners, model, workers=2, max_batch_size=2)
+    runner.queue.last_urgent_put = time.monotonic()  # a short request just came
+    runner.infer(texts(12, 1), timeout_s=10)
+    assert model.most == 1
+
+
+def test_a_bulk_request_alone_uses_every_worker(runners, monkeypatch):
+    monkeypatch.setattr(runner_module, "URGENT_GRACE_S", 0.0)
+    model = Overlap()
+    runner = make(runners, model, workers=2, max_batch_size=2)
+    runner.infer(texts(12, 1), timeout_s=10)
+    assert model.most == 2
