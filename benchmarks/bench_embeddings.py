@@ -12,6 +12,9 @@ Measured in one run, on one machine, with the `minilm` model throughout:
    new sentence per request: requests/s, p50 and p99 latency.
 3. Naive: `naive_app.py`, one model call per request under the same gunicorn setup,
    the same load.
+   Peers, the same load: LitServe (`litserve_app.py`: the same tokenizer and ONNX file,
+   max_batch_size 32, a 2 ms window, 2 single-threaded workers), when it is installed
+   (the `bench` extra). infinity-emb is not a peer: docs/benchmarks.md says why.
 4. Added latency: mmserve's p50 at concurrency 1 minus the p50 of one in-process call.
 
 It prints a table and the ratios against their targets, and writes
@@ -28,6 +31,7 @@ how much anything else running took (it should be ~0; a warning is printed if no
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import platform
@@ -53,6 +57,7 @@ RATIO_LEVEL = 16  # the concurrency the throughput targets are read at
 TARGET_SERVED = 0.85  # served / in-process ceiling throughput
 TARGET_VS_NAIVE = 2.0  # mmserve / naive throughput
 TARGET_ADDED_P50_MS = 2.0  # mmserve's p50 at concurrency 1 minus one in-process call
+TARGET_VS_LITSERVE = 2.0  # mmserve / LitServe throughput on the same model (issue 17)
 BUSY_WARNING_CORES = 0.15  # other processes' CPU above which the figures are suspect
 BUSY_RETRIES = 1  # times a served level is measured again when other processes took CPU
 DRIFT_WARNING = 0.10  # ceiling change between start and end above which ratios are suspect
@@ -71,6 +76,17 @@ RESULTS = ROOT / "bench-results"
 BIN = Path(sys.executable).parent  # the venv's scripts: mmserve
 MMSERVE = [str(BIN / "mmserve"), "serve", "--models", MODEL_ID]
 NAIVE = [sys.executable, str(Path(__file__).with_name("naive_app.py"))]
+LITSERVE = [sys.executable, str(Path(__file__).with_name("litserve_app.py"))]
+
+
+def peers() -> dict[str, list[str]]:
+    """The other servers of the same model that are installed, by name: their commands."""
+    found = {"naive": NAIVE}
+    if importlib.util.find_spec("litserve") is not None:
+        found["litserve"] = LITSERVE
+    else:
+        print("  litserve is not installed (pip install -e '.[bench]'): no LitServe row")
+    return found
 
 
 def main() -> None:
@@ -108,7 +124,7 @@ def bench(mmserve: list[str]) -> None:
     single_ms = inprocess.single_call_p50_ms(model)
     served = {
         name: _load_levels(name, command, LEVELS, MEASURE_S)
-        for name, command in (("mmserve", mmserve), ("naive", NAIVE))
+        for name, command in {"mmserve": mmserve, **peers()}.items()
     }
     # A shared machine's speed drifts: the ceiling again, after the served runs.
     best = max(in_process[:2], key=lambda r: r["sentences_per_s"])
@@ -164,6 +180,15 @@ def _summarise(
     unbatched = next(r["sentences_per_s"] for r in in_process if r["batch_size"] == 1)
     ours, naive = (_at(served[name], RATIO_LEVEL).requests_per_s for name in ("mmserve", "naive"))
     added_ms = _at(served["mmserve"], 1).p50_ms - single_ms
+    checks = [
+        _check(f"served/in-process at c={RATIO_LEVEL}", ours / ceiling, ">=", TARGET_SERVED),
+        _check(f"mmserve/naive at c={RATIO_LEVEL}", ours / naive, ">=", TARGET_VS_NAIVE),
+        _check("added p50 at c=1 (ms)", added_ms, "<=", TARGET_ADDED_P50_MS),
+    ]
+    if "litserve" in served:
+        litserve = _at(served["litserve"], RATIO_LEVEL).requests_per_s
+        name = f"mmserve/litserve at c={RATIO_LEVEL}"
+        checks.append(_check(name, ours / litserve, ">=", TARGET_VS_LITSERVE))
     return {
         "machine": _machine(),
         "settings": {
@@ -178,11 +203,7 @@ def _summarise(
         "batching_gain_in_process": before / unbatched,
         "single_call_p50_ms": single_ms,
         "served": {name: [asdict(r) for r in runs] for name, runs in served.items()},
-        "checks": [
-            _check(f"served/in-process at c={RATIO_LEVEL}", ours / ceiling, ">=", TARGET_SERVED),
-            _check(f"mmserve/naive at c={RATIO_LEVEL}", ours / naive, ">=", TARGET_VS_NAIVE),
-            _check("added p50 at c=1 (ms)", added_ms, "<=", TARGET_ADDED_P50_MS),
-        ],
+        "checks": checks,
     }
 
 
@@ -241,10 +262,13 @@ def _served_lines(results: dict[str, Any]) -> list[str]:
         f" {'batch':>5} {'cpu: server':>11} {'wrk':>5} {'other':>5} {'/ceiling':>8} {'/naive':>6}",
     ]
     served = results["served"]
-    for ours, naive in zip(served["mmserve"], served["naive"], strict=True):
+    others = [name for name in served if name not in ("mmserve", "naive")]
+    for index, ours in enumerate(served["mmserve"]):
+        naive = served["naive"][index]
         versus = f"{ours['requests_per_s'] / naive['requests_per_s']:6.2f}"
         lines.append(f"{ours['concurrency']:>4}  {'mmserve':<8} {_row(ours, ceiling)} {versus}")
-        lines.append(f"{'':>4}  {'naive':<8} {_row(naive, ceiling)}")
+        for name in ("naive", *others):
+            lines.append(f"{'':>4}  {name:<8} {_row(served[name][index], ceiling)}")
     return lines
 
 

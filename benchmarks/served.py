@@ -9,7 +9,9 @@ generator competes with the server for the same cores.
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -77,8 +79,14 @@ class Server:
         self._process: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> Server:
+        # A session (process group) of its own: stopping it stops the servers' children too
+        # (LitServe's inference processes outlive a terminated parent otherwise).
         self._process = subprocess.Popen(
-            self.command, stdout=self._log, stderr=self._log, env=self.env
+            self.command,
+            stdout=self._log,
+            stderr=self._log,
+            env=self.env,
+            start_new_session=True,
         )
         try:
             self._wait_ready()
@@ -90,12 +98,17 @@ class Server:
     def __exit__(self, *_exc: object) -> None:
         if self._process is None:
             return
+        group = self._process.pid  # its session's id, and so its process group's
         self._process.terminate()
         try:
             self._process.wait(STOP_TIMEOUT_S)
         except subprocess.TimeoutExpired:
             self._process.kill()
             self._process.wait()
+        try:
+            os.killpg(group, signal.SIGKILL)  # whatever of the group is left
+        except ProcessLookupError:
+            pass  # nothing was
         self._process = None
         self._log.close()
 
