@@ -69,12 +69,19 @@ class Server:
     """`with Server(name, command_without_port) as server:` starts the command with
     `--port <free port>`, waits for GET /readyz == 200, and stops it on exit."""
 
-    def __init__(self, name: str, command: list[str], env: dict[str, str] | None = None):
+    def __init__(
+        self,
+        name: str,
+        command: list[str],
+        env: dict[str, str] | None = None,
+        ready_path: str = "/readyz",
+    ):
         self.name = name
         self.env = env  # None: this process's environment
         self.port = free_port()
         self.command = [*command, "--port", str(self.port)]
         self.url = f"http://127.0.0.1:{self.port}"
+        self.ready_path = ready_path  # answers 200 once it serves (infinity: /health)
         self._log: IO[bytes] = tempfile.TemporaryFile()
         self._process: subprocess.Popen[bytes] | None = None
 
@@ -120,7 +127,7 @@ class Server:
                 raise RuntimeError(
                     f"{self.name} exited with {self._process.returncode}:\n" + self.log_tail()
                 )
-            if _status(self.url + "/readyz") == 200:
+            if _status(self.url + self.ready_path) == 200:
                 return
             time.sleep(READY_POLL_S)
         raise RuntimeError(
