@@ -16,8 +16,9 @@ from collections.abc import Callable, Sequence
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
-# While bulk work waits for a worker that may not take it yet, how often to look again.
-BULK_RECHECK_S = 0.01
+# While bulk work waits for a worker that may not take it yet, how often to look again
+# (runner.URGENT_GRACE_S is 1 s: a tenth of it is soon enough, and wakes the GIL rarely).
+BULK_RECHECK_S = 0.1
 
 
 class QueueFull(Exception):
