@@ -58,12 +58,15 @@ test-ray: install-test
 # wrk is the HTTP load generator of the benchmarks.
 bench: install-test
 	command -v wrk >/dev/null || ($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq wrk)
+	# LitServe, a peer server of the same model in bench_embeddings.py
+	$(PIP) install --quiet -e '.[bench]'
 	$(PY) benchmarks/bench_embeddings.py
 	$(PY) benchmarks/bench_search.py
 	$(PY) benchmarks/bench_images.py
 	$(PY) benchmarks/bench_audio.py
 	$(PY) benchmarks/bench_memory.py
 	$(PY) benchmarks/bench_batches.py
+	$(PY) benchmarks/bench_fairness.py
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .ruff_cache

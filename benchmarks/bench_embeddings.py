@@ -12,6 +12,10 @@ Measured in one run, on one machine, with the `minilm` model throughout:
    new sentence per request: requests/s, p50 and p99 latency.
 3. Naive: `naive_app.py`, one model call per request under the same gunicorn setup,
    the same load.
+   Peers, the same load: LitServe (`litserve_app.py`: the same tokenizer and ONNX file,
+   max_batch_size 32, a 2 ms window, 2 single-threaded workers), when it is installed
+   (the `bench` extra), and infinity-emb (`infinity_peer.py`, the same files, batches of
+   32) when `--infinity PATH` names its venv's infinity_emb (it cannot share ours).
 4. Added latency: mmserve's p50 at concurrency 1 minus the p50 of one in-process call.
 
 It prints a table and the ratios against their targets, and writes
@@ -28,6 +32,7 @@ how much anything else running took (it should be ~0; a warning is printed if no
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import platform
@@ -53,6 +58,7 @@ RATIO_LEVEL = 16  # the concurrency the throughput targets are read at
 TARGET_SERVED = 0.85  # served / in-process ceiling throughput
 TARGET_VS_NAIVE = 2.0  # mmserve / naive throughput
 TARGET_ADDED_P50_MS = 2.0  # mmserve's p50 at concurrency 1 minus one in-process call
+TARGET_VS_PEER = 2.0  # mmserve / LitServe (and infinity) throughput, same model (issue 17)
 BUSY_WARNING_CORES = 0.15  # other processes' CPU above which the figures are suspect
 BUSY_RETRIES = 1  # times a served level is measured again when other processes took CPU
 DRIFT_WARNING = 0.10  # ceiling change between start and end above which ratios are suspect
@@ -71,6 +77,23 @@ RESULTS = ROOT / "bench-results"
 BIN = Path(sys.executable).parent  # the venv's scripts: mmserve
 MMSERVE = [str(BIN / "mmserve"), "serve", "--models", MODEL_ID]
 NAIVE = [sys.executable, str(Path(__file__).with_name("naive_app.py"))]
+LITSERVE = [sys.executable, str(Path(__file__).with_name("litserve_app.py"))]
+
+
+INFINITY = [sys.executable, str(Path(__file__).with_name("infinity_peer.py")), "--infinity"]
+READY_PATHS = {"infinity": "/health"}
+
+
+def peers(infinity: Path | None) -> dict[str, list[str]]:
+    """The other servers of the same model that are installed, by name: their commands."""
+    found = {"naive": NAIVE}
+    if importlib.util.find_spec("litserve") is not None:
+        found["litserve"] = LITSERVE
+    else:
+        print("  litserve is not installed (pip install -e '.[bench]'): no LitServe row")
+    if infinity is not None:
+        found["infinity"] = [*INFINITY, str(infinity)]
+    return found
 
 
 def main() -> None:
@@ -83,7 +106,14 @@ def main() -> None:
         type=Path,
         help="TOML file for `mmserve serve --config`, to try settings other than the defaults",
     )
+    parser.add_argument(
+        "--infinity",
+        type=Path,
+        help="infinity_emb of its own venv (benchmarks/infinity_peer.py): adds an infinity row",
+    )
     args = parser.parse_args()
+    if args.infinity and not args.infinity.is_file():
+        parser.error(f"--infinity {args.infinity} is not a file")
     if args.sweep and args.mmserve_config:
         parser.error("--sweep writes its own configs; leave out --mmserve-config")
     if args.mmserve_config and not args.mmserve_config.is_file():
@@ -93,10 +123,10 @@ def main() -> None:
         sweep()
     else:
         config = ["--config", str(args.mmserve_config.resolve())] if args.mmserve_config else []
-        bench([*MMSERVE, *config])
+        bench([*MMSERVE, *config], args.infinity)
 
 
-def bench(mmserve: list[str]) -> None:
+def bench(mmserve: list[str], infinity: Path | None = None) -> None:
     print(f"{_machine()}; wrk -t1, {WARMUP_S:g} s warm-up + {MEASURE_S:g} s per level", flush=True)
     print(f"mmserve: {' '.join(mmserve[1:])} --port <free port>", flush=True)
     model = inprocess.load_model()
@@ -108,7 +138,7 @@ def bench(mmserve: list[str]) -> None:
     single_ms = inprocess.single_call_p50_ms(model)
     served = {
         name: _load_levels(name, command, LEVELS, MEASURE_S)
-        for name, command in (("mmserve", mmserve), ("naive", NAIVE))
+        for name, command in {"mmserve": mmserve, **peers(infinity)}.items()
     }
     # A shared machine's speed drifts: the ceiling again, after the served runs.
     best = max(in_process[:2], key=lambda r: r["sentences_per_s"])
@@ -139,7 +169,7 @@ def _in_process(
 def _load_levels(
     name: str, command: list[str], levels: tuple[int, ...], duration_s: float
 ) -> list[LoadResult]:
-    with Server(name, command) as server:
+    with Server(name, command, ready_path=READY_PATHS.get(name, "/readyz")) as server:
         server.check_embedding()
         results = []
         for level in levels:
@@ -164,6 +194,16 @@ def _summarise(
     unbatched = next(r["sentences_per_s"] for r in in_process if r["batch_size"] == 1)
     ours, naive = (_at(served[name], RATIO_LEVEL).requests_per_s for name in ("mmserve", "naive"))
     added_ms = _at(served["mmserve"], 1).p50_ms - single_ms
+    checks = [
+        _check(f"served/in-process at c={RATIO_LEVEL}", ours / ceiling, ">=", TARGET_SERVED),
+        _check(f"mmserve/naive at c={RATIO_LEVEL}", ours / naive, ">=", TARGET_VS_NAIVE),
+        _check("added p50 at c=1 (ms)", added_ms, "<=", TARGET_ADDED_P50_MS),
+    ]
+    for peer in ("litserve", "infinity"):
+        if peer in served:
+            theirs = _at(served[peer], RATIO_LEVEL).requests_per_s
+            name = f"mmserve/{peer} at c={RATIO_LEVEL}"
+            checks.append(_check(name, ours / theirs, ">=", TARGET_VS_PEER))
     return {
         "machine": _machine(),
         "settings": {
@@ -178,11 +218,7 @@ def _summarise(
         "batching_gain_in_process": before / unbatched,
         "single_call_p50_ms": single_ms,
         "served": {name: [asdict(r) for r in runs] for name, runs in served.items()},
-        "checks": [
-            _check(f"served/in-process at c={RATIO_LEVEL}", ours / ceiling, ">=", TARGET_SERVED),
-            _check(f"mmserve/naive at c={RATIO_LEVEL}", ours / naive, ">=", TARGET_VS_NAIVE),
-            _check("added p50 at c=1 (ms)", added_ms, "<=", TARGET_ADDED_P50_MS),
-        ],
+        "checks": checks,
     }
 
 
@@ -241,10 +277,13 @@ def _served_lines(results: dict[str, Any]) -> list[str]:
         f" {'batch':>5} {'cpu: server':>11} {'wrk':>5} {'other':>5} {'/ceiling':>8} {'/naive':>6}",
     ]
     served = results["served"]
-    for ours, naive in zip(served["mmserve"], served["naive"], strict=True):
+    others = [name for name in served if name not in ("mmserve", "naive")]
+    for index, ours in enumerate(served["mmserve"]):
+        naive = served["naive"][index]
         versus = f"{ours['requests_per_s'] / naive['requests_per_s']:6.2f}"
         lines.append(f"{ours['concurrency']:>4}  {'mmserve':<8} {_row(ours, ceiling)} {versus}")
-        lines.append(f"{'':>4}  {'naive':<8} {_row(naive, ceiling)}")
+        for name in ("naive", *others):
+            lines.append(f"{'':>4}  {name:<8} {_row(served[name][index], ceiling)}")
     return lines
 
 

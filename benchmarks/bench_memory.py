@@ -16,6 +16,7 @@ import json
 import shutil
 import sys
 import tempfile
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -24,6 +25,8 @@ from bench_audio import PASSAGE, speech_wav
 from cpu import process_tree
 from PIL import Image, ImageDraw
 from served import Server
+
+from mmserve.server import TRIM_CHECK_S
 
 GB = 1e9
 
@@ -34,6 +37,10 @@ def status_kib(pid: int, key: str) -> int:
 
 
 def memory(server: Server) -> dict[str, float]:
+    # The server returns freed heap pages once it has been quiet for TRIM_CHECK_S
+    # (server._trim_forever): read the idle server's memory after that, not in the instant
+    # the load ends.
+    time.sleep(5 * TRIM_CHECK_S)
     pids = process_tree(server.pid)
     return {
         "rss_gb": sum(status_kib(p, "VmRSS") for p in pids) * 1024 / GB,

@@ -9,7 +9,9 @@ generator competes with the server for the same cores.
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -67,18 +69,31 @@ class Server:
     """`with Server(name, command_without_port) as server:` starts the command with
     `--port <free port>`, waits for GET /readyz == 200, and stops it on exit."""
 
-    def __init__(self, name: str, command: list[str], env: dict[str, str] | None = None):
+    def __init__(
+        self,
+        name: str,
+        command: list[str],
+        env: dict[str, str] | None = None,
+        ready_path: str = "/readyz",
+    ):
         self.name = name
         self.env = env  # None: this process's environment
         self.port = free_port()
         self.command = [*command, "--port", str(self.port)]
         self.url = f"http://127.0.0.1:{self.port}"
+        self.ready_path = ready_path  # answers 200 once it serves (infinity: /health)
         self._log: IO[bytes] = tempfile.TemporaryFile()
         self._process: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> Server:
+        # A session (process group) of its own: stopping it stops the servers' children too
+        # (LitServe's inference processes outlive a terminated parent otherwise).
         self._process = subprocess.Popen(
-            self.command, stdout=self._log, stderr=self._log, env=self.env
+            self.command,
+            stdout=self._log,
+            stderr=self._log,
+            env=self.env,
+            start_new_session=True,
         )
         try:
             self._wait_ready()
@@ -90,12 +105,17 @@ class Server:
     def __exit__(self, *_exc: object) -> None:
         if self._process is None:
             return
+        group = self._process.pid  # its session's id, and so its process group's
         self._process.terminate()
         try:
             self._process.wait(STOP_TIMEOUT_S)
         except subprocess.TimeoutExpired:
             self._process.kill()
             self._process.wait()
+        try:
+            os.killpg(group, signal.SIGKILL)  # whatever of the group is left
+        except ProcessLookupError:
+            pass  # nothing was
         self._process = None
         self._log.close()
 
@@ -107,7 +127,7 @@ class Server:
                 raise RuntimeError(
                     f"{self.name} exited with {self._process.returncode}:\n" + self.log_tail()
                 )
-            if _status(self.url + "/readyz") == 200:
+            if _status(self.url + self.ready_path) == 200:
                 return
             time.sleep(READY_POLL_S)
         raise RuntimeError(

@@ -89,7 +89,11 @@ class ModelConfig:
     # 2 cores): a free worker takes what is queued at once, and batches still grow under load
     # from what arrives during the forward pass; a wait only adds latency to lone requests.
     max_wait_ms: float = 0.0
-    queue_size: int = 2048  # items waiting, all requests together; past it: 429
+    # Padded tokens (items x the longest, for text models) in one forward pass. A request
+    # over it or over max_batch_size is bulk: queued apart and run between short requests
+    # (docs/serving.md, Fairness). 1024: 32 sentences of 32 tokens, or 4 of 256.
+    max_batch_tokens: int = 1024
+    queue_size: int = 2048  # items waiting per lane (urgent, bulk); past it: 429
     workers: int = 2  # single-threaded inference threads taking batches from one queue
 
     def __post_init__(self) -> None:
@@ -102,6 +106,7 @@ class ModelConfig:
         if not self.source:
             object.__setattr__(self, "source", self.id)
         _check_range(where, "max_batch_size", self.max_batch_size, 1, 1024)
+        _check_range(where, "max_batch_tokens", self.max_batch_tokens, 1, 10_000_000)
         _check_range(where, "max_wait_ms", self.max_wait_ms, 0, 10_000)
         _check_range(where, "queue_size", self.queue_size, 1, 1_000_000)
         _check_range(where, "workers", self.workers, 1, 64)
@@ -187,6 +192,7 @@ _MODEL_KEYS = {
     "id": str,
     "source": str,
     "max_batch_size": int,
+    "max_batch_tokens": int,
     "max_wait_ms": float,
     "queue_size": int,
     "workers": int,

@@ -93,6 +93,13 @@ def test_missing_file_is_reported(tmp_path):
         load_config(tmp_path / "nope.toml", env={})
 
 
+def test_max_batch_tokens_is_read_from_a_model_table_and_checked(tmp_path):
+    path = write(tmp_path, '[[models]]\nid = "minilm"\nmax_batch_tokens = 512\n')
+    assert load_config(path, env={}).model("minilm").max_batch_tokens == 512
+    with pytest.raises(ConfigError, match="max_batch_tokens"):
+        ModelConfig(id="m", max_batch_tokens=0)
+
+
 def test_dataclasses_validate_direct_construction():
     with pytest.raises(ConfigError, match="max_wait_ms"):
         ModelConfig(id="m", max_wait_ms=-1)

@@ -8,6 +8,12 @@ At most `workers` forward passes run at once (one slot each). A request that fin
 free and nothing queued runs its batch on its own thread: an idle worker would have taken it
 alone at once anyway, and this skips two thread hand-offs (a median of ~1 ms per request
 measured on the 2-core development machine, see docs/benchmarks.md).
+
+Fairness: a request bigger than one batch (more than max_batch_size items, or more than
+max_batch_tokens padded tokens) goes to the queue's bulk lane; workers take the urgent lane
+first, batches are bounded by padded tokens as well as by items, and one worker stays off
+bulk work while short requests come. So a 2,048-input request runs as many small batches
+beside short requests, which no longer wait behind all of it (docs/serving.md, Fairness).
 """
 
 from __future__ import annotations
@@ -37,6 +43,11 @@ POLL_S = 0.5  # how often an idle worker checks for shutdown
 # pauses before the model is FAILED. Other errors (a bad setting, a missing package, a broken
 # checkpoint, a bug) would fail the same way again, so they fail at once.
 LOAD_RETRY_PAUSES_S = (2.0, 10.0)
+# The worker kept free of bulk work takes some too after this long without a short request.
+# Long, because a short one that then comes waits for that bulk batch, and because under
+# steady short traffic a brief gap must not hand it over: measured with 50 ms, gaps of c=4
+# traffic let it take bulk, the next short requests waited, the gaps grew (p50 x20).
+URGENT_GRACE_S = 1.0
 TRANSIENT_LOAD_ERRORS = (OSError, MemoryError, TimeoutError)
 OUTCOMES = {
     Overloaded: "overloaded",
@@ -58,6 +69,7 @@ class WorkItem:
     payload: Any
     deadline: float  # time.monotonic() past which the result is no use
     request_id: str | None = None
+    tokens: int = 0  # the model's count_tokens: the item's cost in a padded batch
     enqueued_at: float = field(default_factory=time.monotonic)
     future: Future[Any] = field(default_factory=Future)
 
@@ -71,6 +83,8 @@ class ModelRunner:
         self.state = ModelState.LOADING
         self.error: str | None = None
         self._stopping = threading.Event()
+        self._bulk_lock = threading.Lock()
+        self._bulk_running = 0  # workers running a bulk batch now
         self._threads: list[threading.Thread] = []
         self._slots = threading.Semaphore(config.workers)  # forward passes running at once
         self._last_forward_s = 0.0  # how long the last forward pass took
@@ -153,11 +167,12 @@ class ModelRunner:
                 f"model {self.model.id!r} is {self.state.value}; see GET /readyz for its status"
             )
         deadline = time.monotonic() + timeout_s
-        items = [WorkItem(payload, deadline, request_id) for payload in payloads]
+        count = self.model.count_tokens
+        items = [WorkItem(payload, deadline, request_id, count(payload)) for payload in payloads]
         if may_run_here and self._ran_here(items):
             return [item.future for item in items]
         try:
-            self.queue.put_many(items)
+            self.queue.put_many(items, bulk=not self._fits_one_batch(items))
         except QueueFull:
             raise Overloaded(
                 f"model {self.model.id!r} has {self.config.queue_size} items queued, its "
@@ -171,13 +186,14 @@ class ModelRunner:
         wait: then batching has nothing to gain from the hand-off. Not when the model is set
         to wait for more items (max_wait_ms > 0), nor when the items exceed one batch, nor
         when the last forward pass took more than half the request's time: a pass on the
-        caller's thread cannot be abandoned at the deadline as a queued one is."""
+        caller's thread cannot be abandoned at the deadline as a queued one is. The items
+        must fit one batch, by count and by tokens (a bulk request goes to its lane)."""
         timeout_s = items[0].deadline - time.monotonic() if items else 0.0
         if (
             self.config.max_wait_ms > 0
             or self._last_forward_s > timeout_s / 2
             or self._stopping.is_set()
-            or len(items) > self.config.max_batch_size
+            or not self._fits_one_batch(items)
             or self.queue.qsize()
             or not self._slots.acquire(blocking=False)
         ):
@@ -187,6 +203,11 @@ class ModelRunner:
         finally:
             self._slots.release()
         return True
+
+    def _fits_one_batch(self, items: list[WorkItem]) -> bool:
+        if len(items) > self.config.max_batch_size:
+            return False
+        return padded_tokens(items) <= self.config.max_batch_tokens
 
     def _wait(self, futures: list[Future[Any]], timeout_s: float) -> list[Any]:
         deadline = time.monotonic() + timeout_s
@@ -203,14 +224,51 @@ class ModelRunner:
     # --- worker side -------------------------------------------------------------------
 
     def _work(self) -> None:
-        max_wait_s = self.config.max_wait_ms / 1000
         while not self._stopping.is_set():
-            batch = collect_batch(
-                self.queue, self.config.max_batch_size, max_wait_s, first_timeout_s=POLL_S
-            )
-            if batch:
-                with self._slots:
-                    self._run(batch)
+            bulk = self.queue.wait_for_lane(POLL_S, self._may_take_bulk)
+            if bulk is None:
+                continue
+            if not bulk:
+                self._collect_and_run(bulk=False)
+                continue
+            with self._bulk_lock:
+                if not self._may_take_bulk():
+                    continue  # another worker took the bulk turn meanwhile
+                self._bulk_running += 1
+            try:
+                self._collect_and_run(bulk=True)
+            finally:
+                with self._bulk_lock:
+                    self._bulk_running -= 1
+
+    def _may_take_bulk(self) -> bool:
+        """All but one worker may run bulk batches: the last stays free for short requests,
+        which then wait for no bulk batch. It takes bulk too once no short request came for
+        URGENT_GRACE_S, so a big request alone uses every worker. A lone worker runs bulk
+        whenever the urgent lane is empty (wait_for_lane looks there first). Workers are the
+        threads running _work: RemoteRunner (Ray) runs more senders than `workers`."""
+        workers = max(1, len(self._threads))
+        if workers == 1 or self._bulk_running < workers - 1:
+            return True
+        quiet_s = time.monotonic() - self.queue.last_urgent_put
+        return self._bulk_running < workers and quiet_s > URGENT_GRACE_S
+
+    def _collect_and_run(self, bulk: bool) -> None:
+        max_tokens = self.config.max_batch_tokens
+
+        def fits(batch: list[WorkItem], item: WorkItem) -> bool:
+            return padded_tokens([*batch, item]) <= max_tokens
+
+        batch = collect_batch(
+            self.queue.lane(bulk),
+            self.config.max_batch_size,
+            self.config.max_wait_ms / 1000,
+            first_timeout_s=0,
+            fits=fits,
+        )
+        if batch:
+            with self._slots:
+                self._run(batch)
 
     def _run(self, batch: list[WorkItem]) -> None:
         now = time.monotonic()
@@ -272,8 +330,14 @@ class ModelRunner:
             "queue_depth": self.queue.qsize(),
             "batching": {
                 "max_batch_size": self.config.max_batch_size,
+                "max_batch_tokens": self.config.max_batch_tokens,
                 "max_wait_ms": self.config.max_wait_ms,
                 "queue_size": self.config.queue_size,
                 "workers": self.config.workers,
             },
         }
+
+
+def padded_tokens(items: list[WorkItem]) -> int:
+    """What a batch of texts costs the model: every row is padded to the longest."""
+    return len(items) * max((item.tokens for item in items), default=0)

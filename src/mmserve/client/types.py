@@ -34,6 +34,7 @@ class Readiness:
 class BatchingSettings:
     SCHEMA = "BatchingSettings"
     max_batch_size: int
+    max_batch_tokens: int
     max_wait_ms: float
     queue_size: int
     workers: int

@@ -73,3 +73,22 @@ def test_fake_clock_bounds_the_wait():
 
     batch = collect_batch(Source(), max_size=10, max_wait_s=1.0, clock=lambda: now[0])
     assert batch == ["first", "item2", "item3", "item4"]
+
+
+def test_a_cost_bound_ends_the_batch_and_leaves_the_next_item_queued():
+    q: BatchQueue[int] = BatchQueue(100)
+    q.put_many([3, 4, 5, 1])
+
+    def fits(batch: list[int], item: int) -> bool:
+        return sum(batch) + item <= 8
+
+    assert collect_batch(q.lane(False), max_size=10, max_wait_s=0.0, fits=fits) == [3, 4]
+    assert collect_batch(q.lane(False), max_size=10, max_wait_s=0.0, fits=fits) == [5, 1]
+
+
+def test_the_first_item_is_taken_even_over_the_cost_bound():
+    q: BatchQueue[int] = BatchQueue(100)
+    q.put_many([20, 1])
+    batch = collect_batch(q.lane(False), max_size=10, max_wait_s=0.0, fits=lambda b, i: False)
+    assert batch == [20]
+    assert q.qsize() == 1

@@ -4,6 +4,7 @@ import time
 import numpy as np
 import pytest
 
+from mmserve.batching import runner as runner_module
 from mmserve.batching.runner import ModelRunner, ModelState
 from mmserve.config import ModelConfig
 from mmserve.errors import DeadlineExceeded, ModelFailed, ModelNotReady, Overloaded
@@ -227,3 +228,81 @@ def test_a_request_larger_than_a_batch_goes_to_the_workers(runners):
     assert [o[0] for o in outputs] == [1.0, 2.0, 3.0]
     assert model.batches[-2:] == [2, 1]
     assert model.threads[-1].startswith("infer-")
+
+
+def texts(count: int, words: int) -> list[str]:
+    return [" ".join(f"w{i}" for _ in range(words)) + f" n{i}" for i in range(count)]
+
+
+def test_a_bulk_request_is_split_by_tokens_and_answers_in_order_as_unsplit(runners):
+    model = FakeEmbedder("fake")
+    runner = make(runners, model, workers=2, max_batch_size=8, max_batch_tokens=40)
+    inputs = texts(50, 3) + texts(30, 17)  # 6 and 20 tokens each (the fake adds 2)
+    outputs = runner.infer(inputs, timeout_s=10)
+    unsplit = model.forward(inputs)
+    assert [o.tolist() for o in outputs] == [o.tolist() for o in unsplit]
+    served = model.batches[1:-1]  # between the warm-up and the unsplit call above
+    assert sum(served) == 80
+    assert max(served) <= 8
+    assert served.count(2) >= 15, f"20-token texts ran more than 2 to a batch: {served}"
+
+
+def test_a_request_over_max_batch_tokens_alone_is_bulk_yet_answered(runners):
+    runner = make(runners, workers=1, max_batch_size=8, max_batch_tokens=10)
+    [output] = runner.infer(["one two three four five six seven eight nine"], timeout_s=5)
+    assert output[0] == float(len("one two three four five six seven eight nine"))
+
+
+def test_a_short_request_overtakes_the_backlog_of_a_bulk_one(runners):
+    model = FakeEmbedder("fake", delay_ms=20)
+    runner = make(runners, model, workers=1, max_batch_size=4)
+    bulk = runner.submit(texts(40, 2), timeout_s=10)  # 10 batches of 4
+    [short] = runner.submit(["a short one"], timeout_s=10)
+    assert short.result(timeout=10)[0] == float(len("a short one"))
+    assert not all(f.done() for f in bulk), "the short request waited for the whole bulk one"
+    assert [f.result(timeout=10)[0] for f in bulk] == [float(len(t)) for t in texts(40, 2)]
+
+
+def test_a_full_bulk_lane_leaves_room_for_short_requests(runners):
+    model = FakeEmbedder("fake", delay_ms=50)
+    runner = make(runners, model, workers=1, max_batch_size=2, queue_size=8)
+    runner.submit(texts(8, 1), timeout_s=10)
+    with pytest.raises(Overloaded):
+        runner.submit(texts(8, 1), timeout_s=10)
+    assert runner.infer(["still served"], timeout_s=10)[0][0] == float(len("still served"))
+
+
+class Overlap(FakeEmbedder):
+    """Records how many forward passes ran at once."""
+
+    def __init__(self):
+        super().__init__("fake", delay_ms=30)
+        self.lock = threading.Lock()
+        self.running = self.most = 0
+
+    def forward(self, batch):
+        with self.lock:
+            self.running += 1
+            self.most = max(self.most, self.running)
+        try:
+            return super().forward(batch)
+        finally:
+            with self.lock:
+                self.running -= 1
+
+
+def test_one_worker_stays_off_bulk_work_while_short_requests_come(runners, monkeypatch):
+    monkeypatch.setattr(runner_module, "URGENT_GRACE_S", 3600.0)
+    model = Overlap()
+    runner = make(runners, model, workers=2, max_batch_size=2)
+    runner.queue.last_urgent_put = time.monotonic()  # a short request just came
+    runner.infer(texts(12, 1), timeout_s=10)
+    assert model.most == 1
+
+
+def test_a_bulk_request_alone_uses_every_worker(runners, monkeypatch):
+    monkeypatch.setattr(runner_module, "URGENT_GRACE_S", 0.0)
+    model = Overlap()
+    runner = make(runners, model, workers=2, max_batch_size=2)
+    runner.infer(texts(12, 1), timeout_s=10)
+    assert model.most == 2

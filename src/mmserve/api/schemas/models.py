@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 
 class BatchingSettings(BaseModel):
     max_batch_size: int
+    max_batch_tokens: int
     max_wait_ms: float
     queue_size: int
     workers: int
