@@ -41,6 +41,11 @@ def load_teacher_data(
     from mmserve.fusion.artifact import load_model
 
     model, manifest = load_model(teacher)
+    if manifest.image_encoder is not None:
+        raise ConfigError(
+            f"{Path(teacher).name} fine-tuned its image encoder (--finetune-image); "
+            "distilling such a teacher is not supported"
+        )
     path = data or manifest.training.get("data")
     if not path or not Path(path).is_file():
         raise ConfigError(f"name the labelled data (--data): the teacher's {path!r} is not a file")
