@@ -1,41 +1,18 @@
-"""--finetune-image: the last block of EfficientNet-Lite0 trains with the fusion head, the
-earlier blocks do not, the estimate comes before training, and the saved model serves the
-fine-tuned encoder (equal to the torch model's predictions)."""
+"""--finetune-image on helpers.tiny_image_data: the last block of EfficientNet-Lite0 trains
+with the fusion head, the earlier blocks do not, the estimate comes before training, and the
+saved model serves the fine-tuned encoder (equal to the torch model's predictions)."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
 from mmserve.errors import ConfigError
+from tests import fusion_helpers as helpers
 
 pytestmark = pytest.mark.real_weights
-ROWS = 36  # tiny images (24 px; the encoder sees them at 224), two classes
-
-
-def tiny_image_data(root: Path, rows: int = ROWS, *, seed: int = 0) -> Path:
-    """Small pictures labelled by where a square sits (left or right half), with a bad row
-    (an image that does not decode) to check it is skipped."""
-    from PIL import Image, ImageDraw
-
-    rng = np.random.default_rng(seed)
-    (root / "images").mkdir(parents=True, exist_ok=True)
-    lines = ["image,label"]
-    for i in range(rows):
-        side = ("left", "right")[i % 2]
-        image = Image.new("RGB", (24, 24), tuple(int(c) for c in rng.integers(120, 255, 3)))
-        x = int(rng.integers(0, 6)) + (0 if side == "left" else 12)
-        colour = tuple(int(c) for c in rng.integers(0, 100, 3))
-        ImageDraw.Draw(image).rectangle([x, 8, x + 8, 16], fill=colour)
-        image.save(root / "images" / f"{i:03d}.png")
-        lines.append(f"images/{i:03d}.png,{side}")
-    (root / "images" / "broken.png").write_bytes(b"not a picture")
-    lines.append("images/broken.png,left")
-    (root / "data.csv").write_text("\n".join(lines) + "\n")
-    return root / "data.csv"
+ROWS = helpers.TINY_IMAGE_ROWS
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +22,7 @@ def finetuned(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("finetune")
     options = DataOptions(
-        path=tiny_image_data(root / "tiny"),
+        path=helpers.tiny_image_data(root / "tiny"),
         targets=("label",),
         data_dir=root / "data",
         finetune_image=1,
