@@ -342,11 +342,13 @@ def distill_command(
         )
     click.echo(f"student: {outcome.artifact}")
     click.echo(
-        "| | modalities | accuracy | parameters | int8 bytes | per s (batch 1) | per s (batch 64) |"
+        "| | modalities | accuracy / R2 | parameters | int8 bytes | per s (batch 1) "
+        "| per s (batch 64) |"
     )
     click.echo("|---|---|---|---|---|---|---|")
     for role, c in outcome.comparison.items():
-        accuracy = ", ".join(f"{v:.3f}" for v in c["accuracy"].values())
+        quality = [*c["accuracy"].values(), *c.get("r2", {}).values()]
+        accuracy = ", ".join(f"{v:.3f}" for v in quality)
         click.echo(
             f"| {role} | {'+'.join(c['modalities'])} | {accuracy} | {c['parameters']} | "
             f"{c['int8_bytes']} | {c['per_s_batch1']} | {c['per_s_batch64']} |"

@@ -95,11 +95,6 @@ def student_config(teacher: FusionModel, spec: StudentSpec) -> FusionConfig:
         raise ConfigError(
             f"student modality {unknown[0]!r}: the teacher takes {', '.join(tc.modalities)}"
         )
-    if any(t.kind != CLASSIFICATION for t in tc.targets):
-        raise ConfigError(
-            "distillation needs classification targets (a regression teacher "
-            "has no distribution to soften)"
-        )
     return FusionConfig(
         modalities={m: tc.modalities[m] for m in modalities},
         targets=tc.targets,
@@ -155,6 +150,10 @@ def distill(
     student_batch = FeatureBatch.from_arrays({m: features[m] for m in s_config.modalities})
     torch.manual_seed(tc.seed)
     student = FusionModel(s_config)
+    # the teacher's target scales (fitted on the same training rows): regression outputs
+    # in the same units, and the loss in the same standard deviations
+    student.target_mean.copy_(teacher.target_mean)
+    student.target_std.copy_(teacher.target_std)
     optimizer = torch.optim.AdamW(student.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
     shuffle = torch.Generator().manual_seed(tc.seed)
     val = dataset.select(list(s_config.modalities)).take(split.val)
@@ -220,8 +219,13 @@ def _loss(
     total = torch.zeros(())
     t = dc.temperature
     has_label = rows < n_labelled  # labelled rows come first
-    for target in student.config.targets:
+    for i, target in enumerate(student.config.targets):
         s, k = outputs[target.name], soft[target.name][rows]
+        if target.kind != CLASSIFICATION:
+            total = total + target.weight * _regression_term(
+                s, k, labels[target.name], rows, has_label, student.target_std[i], dc.alpha
+            )
+            continue
         kl = F.kl_div(
             F.log_softmax(s / t, -1),
             F.log_softmax(k / t, -1),
@@ -234,3 +238,14 @@ def _loss(
             term = term + (1 - dc.alpha) * F.cross_entropy(s[has_label], y)
         total = total + target.weight * term
     return total
+
+
+def _regression_term(
+    s: Tensor, k: Tensor, y: Tensor, rows: Tensor, has_label: Tensor, std: Tensor, alpha: float
+) -> Tensor:
+    """alpha * MSE to the teacher's values + (1 - alpha) * MSE to the labels (labelled rows),
+    in standard deviations of the target."""
+    term = alpha * F.mse_loss(s / std, k / std)
+    if has_label.any() and alpha < 1:
+        term = term + (1 - alpha) * F.mse_loss(s[has_label] / std, y[rows[has_label]] / std)
+    return term

@@ -141,7 +141,8 @@ def compare_heads(
         predictor = load_predictor(path, "int8")
         out[role] = {
             "modalities": list(model.config.modalities),
-            "accuracy": {t: m["accuracy"] for t, m in metrics.items()},
+            "accuracy": {t: m["accuracy"] for t, m in metrics.items() if "accuracy" in m},
+            "r2": {t: m["r2"] for t, m in metrics.items() if "r2" in m},  # regression
             "parameters": model.n_parameters(),
             "int8_bytes": (path / ONNX_INT8).stat().st_size,
             "per_s_batch1": _rate(predictor, data, 1),
