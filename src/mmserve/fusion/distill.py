@@ -9,7 +9,12 @@ text + image student of a text + image + audio teacher saves the audio encoder a
 time). Unlabeled rows (another file) add teacher targets without labels. The split is the
 teacher's (same data, same seed), so both are measured on rows neither trained on. The
 student is saved, exported (ONNX fp32 + int8) and registered like any fusion model.
-Classification targets only: a regression teacher has no distribution to soften.
+
+A regression target has no distribution to soften; its term is the squared error to the
+teacher's value plus the squared error to the label, both in the target's standard
+deviations (as fusion_loss measures it), weighed by alpha and 1 - alpha (T plays no part):
+
+    alpha * ((student - teacher) / std)^2 + (1 - alpha) * ((student - label) / std)^2
 """
 
 from __future__ import annotations
