@@ -48,11 +48,14 @@ def mine_negatives(
         if len(have) > 1:
             index = torch.from_numpy(have)
             za, zb = model.embed(a, feats[a][index]), model.embed(b, feats[b][index])
-            same = _same_content(feats[a][index], feats[b][index])
+            raw_a, raw_b = (
+                F.normalize(feats[a][index], dim=-1),
+                F.normalize(feats[b][index], dim=-1),
+            )
             for start in range(0, len(have), MINE_CHUNK):
                 block = slice(start, start + MINE_CHUNK)
                 sims = za[block] @ zb.T  # (chunk, rows)
-                sims = sims.masked_fill(same[block], -torch.inf)
+                sims = sims.masked_fill(_same_content(raw_a, raw_b, block), -torch.inf)
                 top = sims.topk(min(k, len(have) - 1), dim=1)
                 found = torch.where(top.values > -torch.inf, index[top.indices], -1)
                 table[have[block], : found.shape[1]] = found.numpy()
@@ -60,10 +63,11 @@ def mine_negatives(
     return mined
 
 
-def _same_content(fa: Tensor, fb: Tensor) -> Tensor:
-    """(rows, rows) bool: j repeats row i's content in either modality (i itself too)."""
-    na, nb = F.normalize(fa, dim=-1), F.normalize(fb, dim=-1)
-    return ((na @ na.T) >= SAME_CONTENT) | ((nb @ nb.T) >= SAME_CONTENT)
+def _same_content(raw_a: Tensor, raw_b: Tensor, block: slice) -> Tensor:
+    """(chunk, rows) bool: row j repeats row i's content (unit-length raw features) in
+    either modality; i itself included."""
+    same_a = raw_a[block] @ raw_a.T >= SAME_CONTENT
+    return same_a | (raw_b[block] @ raw_b.T >= SAME_CONTENT)
 
 
 def mined_rows(mined: Mined, a: str, b: str, batch: Tensor) -> Tensor:
