@@ -8,6 +8,7 @@
    with bridge. This is what alignment on narrow data costs on everything else.
 
 Run: OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_align.py [--rows 800] [--seeds 0,1,2]
+         [--mine-negatives K] [--hard-negatives BETA] [--no-speech]
 Prints a markdown table and writes the JSON next to --out.
 """
 
@@ -42,6 +43,8 @@ def main() -> None:
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--speech", action=argparse.BooleanOptionalAction, default=None)
     parser.add_argument("--out", type=Path, default=Path("bench-align"))
+    parser.add_argument("--mine-negatives", type=int, default=0, metavar="K")
+    parser.add_argument("--hard-negatives", type=float, default=0.0, metavar="BETA")
     args = parser.parse_args()
     torch.set_num_threads(1)
     bridge = create_model("bridge", "bridge")
@@ -55,7 +58,12 @@ def main() -> None:
         started = time.perf_counter()
         demo = make_align_demo(work / f"demo-{seed}", rows=args.rows, seed=seed, speech=args.speech)
         pairs = load_pairs(PairOptions(path=demo.csv, data_dir=work / "data"), encoder_set=encoders)
-        tc = AlignTrainConfig(seed=seed, progress=False)
+        tc = AlignTrainConfig(
+            seed=seed,
+            progress=False,
+            mine_negatives=args.mine_negatives,
+            hard_negatives=args.hard_negatives,
+        )
         outcome = align_model(pairs, args.out / f"seed-{seed}", train_config=tc, overwrite=True)
         aligned = AlignedServingModel("aligned/bench", outcome.artifact, encoders)
         aligned.load()
@@ -73,6 +81,8 @@ def main() -> None:
             "seconds": round(time.perf_counter() - started, 1),
             "epochs": len(outcome.result.history),
             "speech": demo.speech,
+            "mine_negatives": args.mine_negatives,
+            "hard_negatives": args.hard_negatives,
         }
         rows.append(row)
         print(json.dumps(row), flush=True)

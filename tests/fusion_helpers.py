@@ -13,6 +13,7 @@ from pathlib import Path
 DEMO_ROWS = 300
 FAST = {"epochs": 30, "patience": 8, "progress": False}  # TrainConfig fields for tests
 HIDDEN = {"hidden": 64}
+TINY_IMAGE_ROWS = 36  # tiny_image_data: 24 px images (the encoder sees them at 224)
 
 
 @cache
@@ -54,3 +55,26 @@ def trained(strategy: str, seed: int = 0):
     out = workdir() / f"model-{strategy}-{seed}"
     tc = TrainConfig(seed=seed, **FAST)
     return train_model(demo_data(), out, strategy=strategy, train_config=tc, options=HIDDEN)
+
+
+def tiny_image_data(root: Path, rows: int = TINY_IMAGE_ROWS, *, seed: int = 0) -> Path:
+    """Small pictures labelled by where a square sits (left or right half), with a bad row
+    (an image that does not decode) to check it is skipped."""
+    import numpy as np
+    from PIL import Image, ImageDraw
+
+    rng = np.random.default_rng(seed)
+    (root / "images").mkdir(parents=True, exist_ok=True)
+    lines = ["image,label"]
+    for i in range(rows):
+        side = ("left", "right")[i % 2]
+        image = Image.new("RGB", (24, 24), tuple(int(c) for c in rng.integers(120, 255, 3)))
+        x = int(rng.integers(0, 6)) + (0 if side == "left" else 12)
+        colour = tuple(int(c) for c in rng.integers(0, 100, 3))
+        ImageDraw.Draw(image).rectangle([x, 8, x + 8, 16], fill=colour)
+        image.save(root / "images" / f"{i:03d}.png")
+        lines.append(f"images/{i:03d}.png,{side}")
+    (root / "images" / "broken.png").write_bytes(b"not a picture")
+    lines.append("images/broken.png,left")
+    (root / "data.csv").write_text("\n".join(lines) + "\n")
+    return root / "data.csv"

@@ -61,3 +61,21 @@ def test_pretrain_and_distill_jobs(client, tmp_path):
     missing = client.post("/v1/jobs", json={"type": "fusion-distill",
                                             "params": {"teacher": "nope"}})  # fmt: skip
     assert missing.status_code == 404 and missing.get_json()["error"]["param"] == "params.teacher"
+
+
+def test_fusion_train_job_fine_tunes_the_image_encoder_and_serves_it(client, tmp_path):
+    import base64
+
+    csv = helpers.tiny_image_data(tmp_path / "data" / "tiny")
+    params = {"data": "tiny/data.csv", "targets": ["label"], "strategy": "early", "hidden": 8,
+              "epochs": 1, "finetune_image": 1}  # fmt: skip
+    job = run_job(client, "fusion-train", params | {"register_as": "tuned"})
+    assert job["result"]["estimate"].startswith("fine-tuning estimate:")
+    assert job["result"]["registered"] == {"model": "fusion/tuned", "version": 1}
+    image = base64.b64encode((csv.parent / "images" / "000.png").read_bytes()).decode()
+    served = predict(client, model="fusion/tuned", image=image)
+    assert served["label"] in ("left", "right")
+
+    bad = client.post("/v1/jobs", json={"type": "fusion-train",
+                                        "params": params | {"finetune_image": 17}})  # fmt: skip
+    assert bad.status_code == 422 and "finetune_image" in bad.get_json()["error"]["param"]

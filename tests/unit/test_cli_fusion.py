@@ -90,3 +90,16 @@ def test_compare_takes_a_split_column(run, tmp_path):
                 "--strategies", "early", "--epochs", "2", "--hidden", "8").output  # fmt: skip
     assert "line 41:" in table and "someday" in table  # the column was read, row by row
     assert "| early |" in table and "| image only |" in table
+
+
+def test_train_with_finetune_image_prints_the_estimate_first(run, tmp_path):
+    from tests.fusion_helpers import tiny_image_data
+
+    tiny_image_data(tmp_path / "tiny")
+    args = ("train", "tiny/data.csv", "-t", "label", "--strategy", "early", "--hidden", "8")
+    out = run(*args, "--epochs", "1", "--finetune-image", "last-1-blocks", "--out", "m").output
+    estimate = out.index("fine-tuning estimate:")
+    assert "at most" in out[estimate:] and estimate < out.index("model: m")
+    assert (tmp_path / "m" / "image_encoder.onnx").is_file()
+    refused = run(*args, "--finetune-image", "last-blocks", ok=False)
+    assert refused.exit_code == 2 and "last-N-blocks" in refused.output

@@ -77,6 +77,15 @@ def demo_data(out: Path, rows: int, seed: int, speech: bool | None) -> None:
     metavar="BETA",
     help="Weigh in-batch negatives by exp(BETA * cosine); 0: all alike.",
 )
+@click.option(
+    "--mine-negatives",
+    type=click.IntRange(0, 64),
+    default=0,
+    show_default=True,
+    metavar="K",
+    help="Add each row's K nearest non-partners in the whole training set (mined every "
+    "epoch with the current heads) as negatives; 0: in-batch only.",
+)
 @SEED
 @ENCODER
 @click.option("--register", "register_as", metavar="NAME", help="Register as aligned/NAME.")
@@ -92,6 +101,7 @@ def train_command(
     patience: int,
     batch_size: int,
     hard_negatives: float,
+    mine_negatives: int,
     seed: int,
     encoders: tuple[str, ...],
     register_as: str | None,
@@ -119,6 +129,7 @@ def train_command(
             patience=patience,
             batch_size=batch_size,
             hard_negatives=hard_negatives,
+            mine_negatives=mine_negatives,
         )
         outcome = align_model(
             pairs, out, options={"dim": dim, "hidden": hidden}, train_config=tc, overwrite=overwrite

@@ -88,6 +88,12 @@ def demo_data(out: Path, rows: int, seed: int, audio: bool) -> None:
     help="trunk: train the heads alone (with --init-from).",
 )
 @click.option(
+    "--finetune-image",
+    metavar="N|last-N-blocks",
+    help="Also fine-tune the image encoder's last N blocks (of 16; torch, CPU); prints the "
+    "estimated time before training. See docs/training.md.",
+)
+@click.option(
     "--ray",
     "ray_address",
     metavar="ADDRESS|auto",
@@ -109,6 +115,7 @@ def train_command(
     register_as: str | None,
     init_from: Path | None,
     freeze: str,
+    finetune_image: str | None,
     ray_address: str | None,
     config_path: Path | None,
     data_dir: Path | None,
@@ -120,7 +127,8 @@ def train_command(
     config = load(config_path, data_dir=data_dir, ray=ray_address)
     out = out or Path(f"fusion-{data.stem}-{strategy}")
     with cli_errors():
-        loaded = _load(data, targets, config, split_column, encoders)
+        blocks = _finetune_blocks(finetune_image)
+        loaded = _load(data, targets, config, split_column, encoders, finetune_image=blocks)
         tc = TrainConfig(seed=seed, epochs=epochs)
         outcome = train_model(
             loaded,
@@ -131,6 +139,7 @@ def train_command(
             overwrite=overwrite,
             init_from=init_from,
             freeze=freeze == "trunk",
+            notify=lambda message: click.echo(message, err=True),
         )
     click.echo(
         f"model: {outcome.artifact}  (epochs {len(outcome.result.history)}, "
@@ -333,11 +342,13 @@ def distill_command(
         )
     click.echo(f"student: {outcome.artifact}")
     click.echo(
-        "| | modalities | accuracy | parameters | int8 bytes | per s (batch 1) | per s (batch 64) |"
+        "| | modalities | accuracy / R2 | parameters | int8 bytes | per s (batch 1) "
+        "| per s (batch 64) |"
     )
     click.echo("|---|---|---|---|---|---|---|")
     for role, c in outcome.comparison.items():
-        accuracy = ", ".join(f"{v:.3f}" for v in c["accuracy"].values())
+        quality = [*c["accuracy"].values(), *c.get("r2", {}).values()]
+        accuracy = ", ".join(f"{v:.3f}" for v in quality)
         click.echo(
             f"| {role} | {'+'.join(c['modalities'])} | {accuracy} | {c['parameters']} | "
             f"{c['int8_bytes']} | {c['per_s_batch1']} | {c['per_s_batch64']} |"
@@ -369,6 +380,8 @@ def _load(
     config: Config,
     split: str | None,
     encoders: tuple[str, ...],
+    *,
+    finetune_image: int = 0,
 ) -> Any:
     from mmserve.fusion.pipeline import DataOptions, load_data
 
@@ -378,6 +391,7 @@ def _load(
         data_dir=config.data_dir,
         split_column=split,
         encoders=parse_encoders(encoders),
+        finetune_image=finetune_image,
     )
     with feature_bar() as progress:
         loaded = load_data(options, policy=config.media, progress=progress, cluster=config)
@@ -386,6 +400,19 @@ def _load(
         click.echo(line, err=True)
     click.echo(f"features: {cache.hits} from the cache, {cache.misses} encoded", err=True)
     return loaded
+
+
+def _finetune_blocks(value: str | None) -> int:
+    """--finetune-image N or last-N-blocks -> N (0: not given)."""
+    if value is None:
+        return 0
+    from mmserve.errors import ConfigError
+    from mmserve.fusion.finetune import parse_blocks
+
+    try:
+        return parse_blocks(value)
+    except ConfigError as e:
+        raise click.BadParameter(str(e), param_hint="--finetune-image") from None
 
 
 def parse_encoders(encoders: tuple[str, ...]) -> dict[str, str]:

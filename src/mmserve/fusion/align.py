@@ -28,6 +28,7 @@ from torch import Tensor, nn
 from tqdm import tqdm
 
 from mmserve.errors import ConfigError
+from mmserve.fusion.align_mining import mine_negatives, mined_pair_loss
 from mmserve.fusion.data import Split, make_split
 from mmserve.fusion.early_stop import KeepBest
 
@@ -63,6 +64,9 @@ class AlignTrainConfig:
     # Hard negatives (Robinson et al. 2021): each in-batch negative weighted by
     # exp(beta * cosine) / its mean over the row's negatives; 0 weighs them all alike.
     hard_negatives: float = 0.0
+    # Mined hard negatives (fusion/align_mining.py): each row's K nearest non-partners in
+    # the whole training set, found again every epoch with the current heads; 0: off.
+    mine_negatives: int = 0
     lr: float = 1e-3
     weight_decay: float = 0.1
     patience: int = 15
@@ -77,6 +81,10 @@ class AlignTrainConfig:
                 raise ConfigError(f"{name} must be >= 1")
         if not 0 <= self.hard_negatives <= 20:
             raise ConfigError(f"hard_negatives must be in [0, 20], not {self.hard_negatives}")
+        if not 0 <= self.mine_negatives <= 64:
+            raise ConfigError(f"mine_negatives must be in [0, 64], not {self.mine_negatives}")
+        if self.mine_negatives and self.hard_negatives:
+            raise ConfigError("use hard_negatives (in-batch weights) or mine_negatives, not both")
 
 
 @dataclass(frozen=True)
@@ -301,7 +309,12 @@ def train_align(
     started = time.perf_counter()
     bar = tqdm(range(1, tc.epochs + 1), desc="align", disable=not tc.progress, leave=False)
     for epoch in bar:
-        loss = _epoch(model, feats, present, split.train, optimizer, shuffle, tc)
+        mined = (
+            mine_negatives(model, feats, present, split.train, tc.mine_negatives)
+            if tc.mine_negatives
+            else None
+        )
+        loss = _epoch(model, feats, present, split.train, optimizer, shuffle, tc, mined)
         val_loss, score = _validate(model, val)
         log = AlignEpoch(epoch, loss, val_loss, score, round(1 / model.scale().item(), 5))
         result.history.append(log)
@@ -318,14 +331,18 @@ def train_align(
     return result
 
 
-def _epoch(model, feats, present, rows, optimizer, shuffle, tc) -> float:
+def _epoch(model, feats, present, rows, optimizer, shuffle, tc, mined) -> float:
     model.train()
     order = torch.from_numpy(rows)[torch.randperm(len(rows), generator=shuffle)]
     total, seen = 0.0, 0
     for start in range(0, len(order), tc.batch_size):
         index = order[start : start + tc.batch_size]
-        batch = {m: f[index] for m, f in feats.items()}
-        loss = pair_loss(model, batch, {m: p[index] for m, p in present.items()}, tc.hard_negatives)
+        if mined is not None:
+            loss = mined_pair_loss(model, feats, present, index, mined)
+        else:
+            batch = {m: f[index] for m, f in feats.items()}
+            here = {m: p[index] for m, p in present.items()}
+            loss = pair_loss(model, batch, here, tc.hard_negatives)
         if loss is None:
             continue
         optimizer.zero_grad(set_to_none=True)

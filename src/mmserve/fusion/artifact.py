@@ -7,6 +7,9 @@
     metrics.json      test metrics (and anything else the trainer measured)
     model.onnx        optional: the ONNX export (fp32)
     model.int8.onnx   optional: its int8 dynamic quantisation
+    image_encoder.onnx  only for a model trained with a fine-tuned image encoder
+                      (fusion/finetune.py): the whole encoder, served in place of the stock
+                      one; the image spec's encoder id says so
 
 Reading the manifest and serving the ONNX files need numpy only; torch is imported only to
 save or to load the torch weights.
@@ -15,7 +18,7 @@ save or to load the torch weights.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,6 +39,10 @@ FORMAT = "mmserve-fusion"
 FORMAT_VERSION = 1  # bump when a file changes meaning; loaders refuse newer versions
 CONFIG, WEIGHTS, METRICS = "config.json", "weights.pt", "metrics.json"
 ONNX, ONNX_INT8 = "model.onnx", "model.int8.onnx"
+IMAGE_ENCODER = "image_encoder.onnx"
+# The image spec's encoder id of a model whose image encoder is its own IMAGE_ENCODER file:
+# not a registry id, so no code path can feed it the stock encoder's features by mistake.
+FINETUNED_IMAGE_ENCODER = "efficientnet-lite0+finetuned"
 BACKENDS = ("torch", "onnx", "int8")
 
 
@@ -53,6 +60,12 @@ class Manifest:
     def labels(self) -> dict[str, list[str]]:
         """target -> label names (empty for regression targets)."""
         return {t.name: list(t.classes) for t in self.targets}
+
+    @property
+    def image_encoder(self) -> Path | None:
+        """The model's own (fine-tuned) image encoder graph, if it has one."""
+        path = self.path / IMAGE_ENCODER
+        return path if path.exists() else None
 
     @property
     def encoders(self) -> dict[str, str]:
@@ -77,9 +90,11 @@ def save_artifact(
     training: Mapping[str, Any] | None = None,
     onnx: bool = False,
     overwrite: bool = False,
+    extra_files: Mapping[str, Callable[[Path], None]] | None = None,
 ) -> Path:
-    """Write the directory (and with `onnx`, both ONNX files). Built next to its final
-    place and renamed into it, so a crash never leaves a half-written model to be served."""
+    """Write the directory (and with `onnx`, both ONNX files; `extra_files`: file name ->
+    a writer of that file, e.g. IMAGE_ENCODER). Built next to its final place and renamed
+    into it, so a crash never leaves a half-written model to be served."""
     import torch
 
     from mmserve.fusion import export
@@ -102,6 +117,8 @@ def save_artifact(
         if onnx:
             export.export_onnx(model, staging / ONNX)
             export.quantize_int8(staging / ONNX, staging / ONNX_INT8)
+        for name, write in (extra_files or {}).items():
+            write(staging / name)
     return path
 
 

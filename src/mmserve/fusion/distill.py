@@ -9,7 +9,12 @@ text + image student of a text + image + audio teacher saves the audio encoder a
 time). Unlabeled rows (another file) add teacher targets without labels. The split is the
 teacher's (same data, same seed), so both are measured on rows neither trained on. The
 student is saved, exported (ONNX fp32 + int8) and registered like any fusion model.
-Classification targets only: a regression teacher has no distribution to soften.
+
+A regression target has no distribution to soften; its term is the squared error to the
+teacher's value plus the squared error to the label, both in the target's standard
+deviations (as fusion_loss measures it), weighed by alpha and 1 - alpha (T plays no part):
+
+    alpha * ((student - teacher) / std)^2 + (1 - alpha) * ((student - label) / std)^2
 """
 
 from __future__ import annotations
@@ -95,11 +100,6 @@ def student_config(teacher: FusionModel, spec: StudentSpec) -> FusionConfig:
         raise ConfigError(
             f"student modality {unknown[0]!r}: the teacher takes {', '.join(tc.modalities)}"
         )
-    if any(t.kind != CLASSIFICATION for t in tc.targets):
-        raise ConfigError(
-            "distillation needs classification targets (a regression teacher "
-            "has no distribution to soften)"
-        )
     return FusionConfig(
         modalities={m: tc.modalities[m] for m in modalities},
         targets=tc.targets,
@@ -155,6 +155,10 @@ def distill(
     student_batch = FeatureBatch.from_arrays({m: features[m] for m in s_config.modalities})
     torch.manual_seed(tc.seed)
     student = FusionModel(s_config)
+    # the teacher's target scales (fitted on the same training rows): regression outputs
+    # in the same units, and the loss in the same standard deviations
+    student.target_mean.copy_(teacher.target_mean)
+    student.target_std.copy_(teacher.target_std)
     optimizer = torch.optim.AdamW(student.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
     shuffle = torch.Generator().manual_seed(tc.seed)
     val = dataset.select(list(s_config.modalities)).take(split.val)
@@ -220,8 +224,13 @@ def _loss(
     total = torch.zeros(())
     t = dc.temperature
     has_label = rows < n_labelled  # labelled rows come first
-    for target in student.config.targets:
+    for i, target in enumerate(student.config.targets):
         s, k = outputs[target.name], soft[target.name][rows]
+        if target.kind != CLASSIFICATION:
+            total = total + target.weight * _regression_term(
+                s, k, labels[target.name], rows, has_label, student.target_std[i], dc.alpha
+            )
+            continue
         kl = F.kl_div(
             F.log_softmax(s / t, -1),
             F.log_softmax(k / t, -1),
@@ -234,3 +243,14 @@ def _loss(
             term = term + (1 - dc.alpha) * F.cross_entropy(s[has_label], y)
         total = total + target.weight * term
     return total
+
+
+def _regression_term(
+    s: Tensor, k: Tensor, y: Tensor, rows: Tensor, has_label: Tensor, std: Tensor, alpha: float
+) -> Tensor:
+    """alpha * MSE to the teacher's values + (1 - alpha) * MSE to the labels (labelled rows),
+    in standard deviations of the target."""
+    term = alpha * F.mse_loss(s / std, k / std)
+    if has_label.any() and alpha < 1:
+        term = term + (1 - alpha) * F.mse_loss(s[has_label] / std, y[rows[has_label]] / std)
+    return term

@@ -41,6 +41,11 @@ def load_teacher_data(
     from mmserve.fusion.artifact import load_model
 
     model, manifest = load_model(teacher)
+    if manifest.image_encoder is not None:
+        raise ConfigError(
+            f"{Path(teacher).name} fine-tuned its image encoder (--finetune-image); "
+            "distilling such a teacher is not supported"
+        )
     path = data or manifest.training.get("data")
     if not path or not Path(path).is_file():
         raise ConfigError(f"name the labelled data (--data): the teacher's {path!r} is not a file")
@@ -136,7 +141,8 @@ def compare_heads(
         predictor = load_predictor(path, "int8")
         out[role] = {
             "modalities": list(model.config.modalities),
-            "accuracy": {t: m["accuracy"] for t, m in metrics.items()},
+            "accuracy": {t: m["accuracy"] for t, m in metrics.items() if "accuracy" in m},
+            "r2": {t: m["r2"] for t, m in metrics.items() if "r2" in m},  # regression
             "parameters": model.n_parameters(),
             "int8_bytes": (path / ONNX_INT8).stat().st_size,
             "per_s_batch1": _rate(predictor, data, 1),

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -143,14 +143,17 @@ def encode_table(
     not decode go to table.report.bad and are dropped from the table. Returns the data set
     and, when every row names its split, that split."""
     rows, specs = encode_rows(table, encoders, cache, policy=policy, progress=progress)
-    arrays = collate(rows, specs)
+    dataset = FeatureDataset(collate(rows, specs), table_targets(table), specs, table.targets)
+    return dataset, given_split(table.rows)
+
+
+def table_targets(table: Table) -> dict[str, np.ndarray]:
+    """target -> (rows,) class indices (int64) or values (float32) of the table's rows."""
     values = table.target_values()
-    targets = {
+    return {
         t.name: np.asarray(values[t.name], np.int64 if t.classes else np.float32)
         for t in table.targets
     }
-    dataset = FeatureDataset(arrays, targets, specs, table.targets)
-    return dataset, _given_split(table.rows)
 
 
 def encode_rows(
@@ -239,7 +242,7 @@ def _encode_chunk(
             features[i][modality] = feats
 
 
-def _given_split(rows: list[Row]) -> Split | None:
+def given_split(rows: list[Row]) -> Split | None:
     if not rows or any(r.split is None for r in rows):
         return None
     parts = {
@@ -252,9 +255,13 @@ def _given_split(rows: list[Row]) -> Split | None:
 
 
 def encoders_for(
-    table: Table, chosen: Mapping[str, str] | None = None, shared: EncoderSet | None = None
+    table: Table,
+    chosen: Mapping[str, str] | None = None,
+    shared: EncoderSet | None = None,
+    *,
+    skip: Collection[str] = (),
 ) -> dict[str, RegistryEncoder]:
-    """modality -> loaded encoder for each modality column of the table."""
+    """modality -> loaded encoder for each modality column of the table but `skip`."""
     ids = {**DEFAULT_ENCODERS, **(chosen or {})}
     shared = shared or EncoderSet()
-    return {m: shared.get(m, ids[m]) for m in table.modalities}
+    return {m: shared.get(m, ids[m]) for m in table.modalities if m not in skip}

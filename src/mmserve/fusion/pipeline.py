@@ -39,6 +39,7 @@ class DataOptions:
     split_column: str | None = None
     columns: Mapping[str, str] = field(default_factory=dict)  # modality -> column name
     encoders: Mapping[str, str] = field(default_factory=dict)  # modality -> registry id
+    finetune_image: int = 0  # > 0: fine-tune the image encoder's last N blocks (finetune.py)
 
 
 @dataclass
@@ -47,6 +48,7 @@ class LoadedData:
     table: Table
     split: Split | None  # from the split column, if given
     cache: FeatureCache
+    tuner: Any = None  # finetune.ImageTuner over the rows' frozen maps, when fine-tuning
 
 
 @dataclass
@@ -77,6 +79,13 @@ def load_data(
         from mmserve.fusion.ray_features import fill_feature_cache
 
         fill_feature_cache(table, options.encoders, cache, cluster)
+    if options.finetune_image:
+        from mmserve.fusion.finetune import load_for_finetuning
+
+        dataset, split, tuner = load_for_finetuning(
+            table, options, cache, encoder_set=encoder_set, policy=policy, progress=progress
+        )
+        return LoadedData(dataset, table, split, cache, tuner)
     encoders = encoders_for(table, options.encoders, encoder_set)
     dataset, split = encode_table(table, encoders, cache, policy=policy, progress=progress)
     return LoadedData(dataset, table, split, cache)
@@ -93,9 +102,12 @@ def train_model(
     overwrite: bool = False,
     init_from: str | Path | None = None,
     freeze: bool = False,
+    notify: Callable[[str], None] | None = None,
 ) -> TrainOutcome:
     """`init_from`: a pretrained trunk or a trained fusion model to start from (its
-    strategy, options and trunk; fusion/pretrain.py); `freeze`: train the heads alone."""
+    strategy, options and trunk; fusion/pretrain.py); `freeze`: train the heads alone.
+    `notify` hears what the run tells its user before training (the fine-tuning cost
+    estimate, when data.tuner fine-tunes the image encoder)."""
     from mmserve.fusion.artifact import ONNX, ONNX_INT8, save_artifact
     from mmserve.fusion.export import compare_int8
     from mmserve.fusion.model import FusionConfig
@@ -112,6 +124,11 @@ def train_model(
         config = FusionConfig.for_dataset(data.dataset, strategy, options=dict(options or {}))
     if freeze and state is None:
         raise ConfigError("freezing the trunk needs a trunk to start from (init_from)")
+    tuning: dict[str, Any] = {}
+    if data.tuner is not None:
+        tuning = _finetuning_estimate(data, config, tc)
+        if notify:
+            notify(tuning["message"])
     result = train(
         data.dataset,
         config,
@@ -120,8 +137,17 @@ def train_model(
         on_epoch=on_epoch,
         init_state=state,
         freeze=freeze,
+        tuner=data.tuner,
     )
-    test_data = data.dataset.take(result.split.test)
+    dataset, extra = data.dataset, {}
+    if data.tuner is not None:
+        from mmserve.fusion.artifact import IMAGE_ENCODER
+        from mmserve.fusion.finetune import with_tuned_images
+
+        dataset = with_tuned_images(dataset, data.tuner)
+        extra = {IMAGE_ENCODER: data.tuner.export}
+        tuning["seconds_per_epoch"] = round(result.seconds / max(1, len(result.history)), 3)
+    test_data = dataset.take(result.split.test)
     test = evaluate(result.model, test_data)
     training = {
         **result.summary(),
@@ -130,17 +156,48 @@ def train_model(
         "train_config": _plain(tc),
         "init_from": str(init_from) if init_from else None,
         "frozen_trunk": freeze,
+        "finetune_image": {k: v for k, v in tuning.items() if k != "message"} or None,
     }
     out = save_artifact(
-        out, result.model, metrics=test, training=training, onnx=True, overwrite=overwrite
+        out,
+        result.model,
+        metrics=test,
+        training=training,
+        onnx=True,
+        overwrite=overwrite,
+        extra_files=extra,
     )
     int8 = _int8_summary(
         compare_int8(result.model, out / ONNX, out / ONNX_INT8, test_data, repeats=INT8_REPEATS)
     )
-    report = build_report(result, data.dataset)
+    report = build_report(result, dataset)
     report |= {"data": data.table.report.as_dict(), "int8": int8}
     files = write_report(report, out / REPORT_DIR)
     return TrainOutcome(out, files.json, files.html, test, int8, result)
+
+
+def _finetuning_estimate(data: LoadedData, config: Any, tc: Any) -> dict[str, Any]:
+    """Time one training batch through a throwaway model: the estimate printed before
+    fine-tuning starts, and recorded with the model."""
+    import torch
+
+    from mmserve.fusion.batch import FeatureBatch
+    from mmserve.fusion.finetune import estimate_cost
+    from mmserve.fusion.model import FusionModel
+
+    rows = torch.arange(min(tc.batch_size, len(data.dataset)))
+    batch = FeatureBatch.from_arrays(data.dataset.features).take(rows)
+    train_rows = len(data.split.train) if data.split else round(len(data.dataset) * 0.7)
+    estimate = estimate_cost(
+        data.tuner,
+        FusionModel(config),
+        batch,
+        rows,
+        train_rows=train_rows,
+        batch_size=tc.batch_size,
+        epochs=tc.epochs,
+    )
+    return {"blocks": data.tuner.blocks, "message": estimate.describe(), **estimate.as_dict()}
 
 
 def compare_models(
@@ -198,7 +255,7 @@ def allowed_path(raw: str, data_dir: Path, media_root: Path | None, *, param: st
 def check_servable(path: str | Path) -> dict[str, Any]:
     """The registry summary of an artifact dir that can be served; ConfigError saying what
     is wrong otherwise (not a fusion model, not exported, an encoder this install lacks)."""
-    from mmserve.fusion.artifact import ONNX, read_manifest
+    from mmserve.fusion.artifact import FINETUNED_IMAGE_ENCODER, ONNX, read_manifest
     from mmserve.models.registry import list_models
 
     path = Path(path)
@@ -206,6 +263,8 @@ def check_servable(path: str | Path) -> dict[str, Any]:
     if not (path / ONNX).exists():
         raise ConfigError(f"{path.name} has no {ONNX}; run `mmserve fusion export {path}` first")
     known = list_models()
+    if manifest.image_encoder is not None:  # the model's own, fine-tuned (finetune.py)
+        known = {**known, FINETUNED_IMAGE_ENCODER: "its own image_encoder.onnx"}
     unknown = [e for e in manifest.encoders.values() if e and e not in known]
     if unknown:
         raise ConfigError(f"{path.name} needs encoder {unknown[0]!r}, which is not installed")

@@ -18,8 +18,13 @@ from typing import Any
 import numpy as np
 
 from mmserve.errors import InvalidRequest
-from mmserve.fusion.artifact import ONNX_INT8, load_predictor, read_manifest
-from mmserve.fusion.encoders import EncoderSet
+from mmserve.fusion.artifact import (
+    FINETUNED_IMAGE_ENCODER,
+    ONNX_INT8,
+    load_predictor,
+    read_manifest,
+)
+from mmserve.fusion.encoders import EncoderSet, RegistryEncoder
 from mmserve.fusion.features import collate
 from mmserve.fusion.runtime import decode
 from mmserve.media import SAMPLE_RATE
@@ -46,8 +51,20 @@ class FusionServingModel(Model):
         backend = "int8" if (self.path / ONNX_INT8).exists() else "onnx"
         self.predictor = load_predictor(self.path, backend)
         self.encoders = {
-            m: self.encoder_set.get(m, spec.encoder) for m, spec in self.manifest.specs.items()
+            m: self._encoder(m, spec.encoder) for m, spec in self.manifest.specs.items()
         }
+
+    def _encoder(self, modality: str, encoder_id: str) -> RegistryEncoder:
+        """The shared registry encoder, or the model's own fine-tuned image encoder (one
+        ONNX session per model version; nothing else can share it)."""
+        own = self.manifest.image_encoder
+        if modality != "image" or encoder_id != FINETUNED_IMAGE_ENCODER or own is None:
+            return self.encoder_set.get(modality, encoder_id)
+        from mmserve.models.imagenet import EfficientNetLite0
+
+        model = EfficientNetLite0(encoder_id, onnx_file=own)
+        model.load()
+        return RegistryEncoder(modality, encoder_id, model)
 
     def preprocess(self, item: Mapping[str, Any]) -> dict[str, Any]:
         extra = [m for m, v in item.items() if v is not None and m not in self.modalities]

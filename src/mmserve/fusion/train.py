@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 from tqdm import tqdm
 
 from mmserve.errors import ConfigError
@@ -88,11 +88,14 @@ def train(
     on_epoch: Callable[[EpochLog], None] | None = None,
     init_state: Mapping[str, Tensor] | None = None,
     freeze: bool = False,
+    tuner: nn.Module | None = None,
 ) -> TrainResult:
     """Train a fusion model; `split` (row indices) overrides the seeded split. `on_epoch`
     sees each epoch's log (job progress; it may raise to stop the run). `init_state`:
     weights to start from (pretrain.transfer_state: all but the heads); `freeze`: train
-    the heads alone, the rest stays as `init_state` has it."""
+    the heads alone, the rest stays as `init_state` has it. `tuner`: a module that computes
+    the image tokens of each batch from its rows (fusion/finetune.ImageTuner), trained with
+    the model at its own learning rate."""
     tc = train_config or TrainConfig()
     check_features(dataset.features, config.modalities)  # names the modality that differs
     split = split or default_split(dataset, tc)
@@ -105,13 +108,20 @@ def train(
     if freeze:
         for name, parameter in model.named_parameters():
             parameter.requires_grad_(name.startswith("heads."))
-    data = _Tensors.of(dataset)
+    data = _Tensors.of(dataset, tuner)
     _fit_target_scales(model, dataset, split.train)
     weights = balanced_class_weights(dataset, split.train) if tc.class_weights else {}
-    optimizer = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
+    groups: list[dict[str, Any]] = [{"params": list(model.parameters())}]
+    if tuner is not None:
+        from mmserve.fusion.finetune import encoder_parameters
+
+        groups.append(encoder_parameters(tuner, tc.lr))
+    optimizer = torch.optim.AdamW(groups, lr=tc.lr, weight_decay=tc.weight_decay)
     shuffle = torch.Generator().manual_seed(tc.seed)
     result = TrainResult(model, config, tc, split)
-    keeper = KeepBest(model, tc.patience)
+    # the tuner's trained blocks are kept and restored with the model's weights
+    kept = model if tuner is None else nn.ModuleDict({"model": model, "image": tuner.trainable})
+    keeper = KeepBest(kept, tc.patience)
     started = time.perf_counter()
     bar = tqdm(range(1, tc.epochs + 1), desc=config.strategy, disable=not tc.progress, leave=False)
     for epoch in bar:
@@ -177,20 +187,27 @@ def fusion_loss(
 class _Tensors:
     batch: FeatureBatch
     targets: dict[str, Tensor]
+    tuner: nn.Module | None = None  # computes the image tokens of each batch
 
     @classmethod
-    def of(cls, dataset: FeatureDataset) -> _Tensors:
+    def of(cls, dataset: FeatureDataset, tuner: nn.Module | None = None) -> _Tensors:
         return cls(
             FeatureBatch.from_arrays(dataset.features),
             {t: torch.from_numpy(y) for t, y in dataset.targets.items()},
+            tuner,
         )
 
     def rows(self, index: Tensor) -> tuple[FeatureBatch, dict[str, Tensor]]:
-        return self.batch.take(index), {t: y[index] for t, y in self.targets.items()}
+        batch = self.batch.take(index)
+        if self.tuner is not None:
+            batch = self.tuner(batch, index)
+        return batch, {t: y[index] for t, y in self.targets.items()}
 
 
 def _train_epoch(model, data, train_rows, weights, optimizer, shuffle, tc) -> float:
     model.train()
+    if data.tuner is not None:
+        data.tuner.train()
     rows = torch.from_numpy(train_rows)
     order = rows[torch.randperm(len(rows), generator=shuffle)]
     total, seen = 0.0, 0
@@ -200,7 +217,8 @@ def _train_epoch(model, data, train_rows, weights, optimizer, shuffle, tc) -> fl
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if tc.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
+            params = [p for group in optimizer.param_groups for p in group["params"]]
+            torch.nn.utils.clip_grad_norm_(params, tc.grad_clip)
         optimizer.step()
         total += loss.item() * batch.size
         seen += batch.size

