@@ -76,9 +76,14 @@ def test_filtered_search_matches_brute_force(ann_store, monkeypatch, name, exact
         for attempt in ("first", "again"):  # the second time, the passing keys are known
             found = [h.id for h in store.search("c", query, top_k=10, filter=filter)]
             assert all(passes(metas[int(i[5:])]) for i in found)
-            if sum(map(passes, metas)) <= exact_max:  # scored exactly: every match, in order
+            if sum(map(passes, metas)) < 10:
+                # Fewer rows pass than top_k: no graph fetch can be enough, so the passing
+                # rows are scanned and scored exactly: every match, in order.
                 assert found == expected, (attempt, seed)
-            else:  # the graph's candidates: recall, as for unfiltered ANN
+            else:
+                # Otherwise the first graph fetch may already hold top_k passing rows (its
+                # answer is then the graph's, as for unfiltered ANN), or the rows are scanned
+                # (exact). The graph's build is not deterministic, so: recall.
                 assert len(set(found) & set(expected)) >= 9, (attempt, seed)
 
 
