@@ -1,3 +1,5 @@
+import time
+
 from mmserve.api.schemas.health import Readiness
 from mmserve.api.schemas.models import ModelCard, ModelList
 from mmserve.config import ModelConfig
@@ -107,3 +109,25 @@ def test_docs_page_uses_assets_served_here(client):
     asset = client.get("/docs/assets/swagger-ui-bundle.js")
     assert asset.status_code == 200 and b"SwaggerUIBundle" in asset.get_data()
     asset.close()
+
+
+def test_a_model_that_failed_to_load_is_reloaded_once_fixed(make_app):
+    app = make_app(ModelConfig(id="fake"), ModelConfig(id="bad", source="fake:fail_load=1"))
+    client = app.test_client()
+    assert client.get("/v1/models/bad").get_json()["state"] == "failed"
+    app.extensions["mmserve"].pool.get("bad").model.fail_load = False  # its cause fixed
+    response = client.post("/v1/models/bad/reload")
+    assert response.status_code == 202
+    assert ModelCard.model_validate(response.get_json()).state in ("loading", "ready")
+    deadline = time.monotonic() + 5
+    while client.get("/readyz").status_code != 200 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert client.get("/v1/models/bad").get_json()["state"] == "ready"
+    assert client.post("/v1/embeddings", json={"input": "abc", "model": "bad"}).status_code == 200
+
+
+def test_reload_of_a_loaded_or_unknown_model_is_refused(client):
+    refused = client.post("/v1/models/fake/reload")
+    assert refused.status_code == 409
+    assert refused.get_json()["error"]["code"] == "model_not_failed"
+    assert client.post("/v1/models/nope/reload").status_code == 404

@@ -25,6 +25,7 @@ ROUTE_SCOPES: dict[tuple[str, str], str] = {
     ("GET", "/v1/usage"): ANY_SCOPE,  # own usage; another key's needs admin
     ("GET", "/v1/models"): ANY_SCOPE,
     ("GET", "/v1/models/<path:model_id>"): ANY_SCOPE,
+    ("POST", "/v1/models/<path:model_id>/reload"): "admin",
     ("POST", "/v1/embeddings"): "embed",
     ("POST", "/v1/audio/transcriptions"): "transcribe",
     ("POST", "/v1/audio/classifications"): "vision",

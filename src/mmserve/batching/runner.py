@@ -31,7 +31,7 @@ from typing import Any
 from mmserve.batching.collect import collect_batch
 from mmserve.batching.queue import BatchQueue, QueueFull
 from mmserve.config import ModelConfig
-from mmserve.errors import DeadlineExceeded, ModelFailed, ModelNotReady, Overloaded
+from mmserve.errors import Conflict, DeadlineExceeded, ModelFailed, ModelNotReady, Overloaded
 from mmserve.metrics import Metrics
 from mmserve.models.base import Model
 
@@ -83,6 +83,7 @@ class ModelRunner:
         self.state = ModelState.LOADING
         self.error: str | None = None
         self._stopping = threading.Event()
+        self._reload_lock = threading.Lock()
         self._bulk_lock = threading.Lock()
         self._bulk_running = 0  # workers running a bulk batch now
         self._threads: list[threading.Thread] = []
@@ -98,6 +99,21 @@ class ModelRunner:
         loader.start()
         if wait:
             loader.join()
+
+    def reload(self) -> None:
+        """Load again a model whose load failed, once its cause is fixed (a file put back,
+        memory freed), without restarting the server: the same load, retries and warm-up as
+        at start, in the background. A model that is loading or loaded is left alone."""
+        with self._reload_lock:
+            if self.state is not ModelState.FAILED:
+                raise Conflict(
+                    f"model {self.model.id!r} is {self.state.value}; only a model that "
+                    "failed to load is reloaded",
+                    code="model_not_failed",
+                )
+            self.state = ModelState.LOADING
+            self.error = None
+        self.start()
 
     def stop(self) -> None:
         self._stopping.set()

@@ -7,7 +7,7 @@ import pytest
 from mmserve.batching import runner as runner_module
 from mmserve.batching.runner import ModelRunner, ModelState
 from mmserve.config import ModelConfig
-from mmserve.errors import DeadlineExceeded, ModelFailed, ModelNotReady, Overloaded
+from mmserve.errors import Conflict, DeadlineExceeded, ModelFailed, ModelNotReady, Overloaded
 from mmserve.models.fake import FakeEmbedder
 
 
@@ -306,3 +306,23 @@ def test_a_bulk_request_alone_uses_every_worker(runners, monkeypatch):
     runner = make(runners, model, workers=2, max_batch_size=2)
     runner.infer(texts(12, 1), timeout_s=10)
     assert model.most == 2
+
+
+def test_a_failed_model_reloads_once_its_cause_is_fixed(runners):
+    model = FlakyLoad(ValueError("checkpoint missing"), failures=1)  # not retried at start
+    runner = make(runners, model)
+    assert runner.state is ModelState.FAILED
+    runner.reload()
+    deadline = time.monotonic() + 5
+    while runner.state is not ModelState.READY and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert (runner.state, runner.error, model.loads) == (ModelState.READY, None, 2)
+    assert runner.infer(["abc"], timeout_s=5)[0].tolist() == [3.0] * 8
+
+
+def test_a_loaded_model_is_not_reloaded(runners):
+    runner = make(runners)
+    with pytest.raises(Conflict) as caught:
+        runner.reload()
+    assert caught.value.code == "model_not_failed" and "ready" in str(caught.value)
+    assert runner.state is ModelState.READY

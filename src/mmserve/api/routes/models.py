@@ -71,3 +71,21 @@ def get_model(model_id: str) -> Any:
         return jsonify(grounded_card(created))
     runner = services().pool.get(model_id)
     return jsonify(model_card(runner, created))
+
+
+@bp.post("/v1/models/<path:model_id>/reload")
+@operation(
+    "Load again a model that failed to load",
+    tags=["models"],
+    response=ModelCard,
+    errors=(404, 409),
+    status=202,
+)
+def reload_model(model_id: str) -> Any:
+    """For a model whose load failed (its state `failed`, the error listed): load it again
+    in the background, as at start, once the cause is fixed. Answers at once with the model
+    `loading`; GET /readyz or /v1/models/{id} shows when it is ready. 409 for a model that
+    is loading or loaded. Needs the `admin` scope."""
+    runner = services().pool.get(model_id)
+    runner.reload()
+    return jsonify(model_card(runner, current_app.config["MMSERVE_STARTED_AT"])), 202
