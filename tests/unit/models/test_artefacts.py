@@ -11,11 +11,11 @@ from onnx import TensorProto, helper
 from mmserve.models.artefacts import onnx_session, produce_again, produce_once
 
 
-def slow_writer(calls: list[str], text: str = "whole"):
+def slow_writer(calls: list[str], text: str = "whole", pause_s: float = 0.05):
     def write(temporary: Path) -> None:
         calls.append(temporary.name)
         temporary.write_text(text[:2])
-        time.sleep(0.05)  # a reader without the lock would see a part here
+        time.sleep(pause_s)  # a reader without the lock would see a part here
         temporary.write_text(text)
 
     return write
@@ -85,9 +85,12 @@ def test_produce_again_replaces_a_bad_file_once_for_loaders_that_found_it_togeth
     path = tmp_path / "artefact.bin"
     path.write_text("truncat")
     calls: list[str] = []
-    first = threading.Thread(target=produce_again, args=(path, slow_writer(calls)))
+    # The second must look at the file while the first still writes (then it sees the same
+    # bad file): a long write keeps that window open on a loaded machine, where 50 ms was
+    # once not enough and the second saw the first's finished file as the bad one.
+    first = threading.Thread(target=produce_again, args=(path, slow_writer(calls, pause_s=1.0)))
     first.start()
-    while not calls:  # until the first is writing; the second sees the same bad file
+    while not calls:  # until the first is writing
         time.sleep(0.001)
     assert produce_again(path, slow_writer(calls)).read_text() == "whole"
     first.join()
