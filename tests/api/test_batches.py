@@ -13,7 +13,7 @@ import pytest
 
 from mmserve.api.low_priority import InteractiveGate
 from mmserve.config import ModelConfig
-from tests.auth_helpers import make_auth_app, new_key  # noqa: F401
+from tests.auth_helpers import bearer, make_auth_app, new_key  # noqa: F401
 from tests.search_helpers import make_search_app  # noqa: F401
 
 SLOW = ModelConfig(id="fake", source="fake:delay_ms=30", max_wait_ms=0)
@@ -307,9 +307,9 @@ def test_a_line_with_no_recorded_creator_never_runs_unauthenticated(make_auth_ap
 
 def test_with_auth_on_a_caller_sees_only_its_own_batches(make_auth_app):  # noqa: F811
     app = make_auth_app()
-    alice = key_client(app, new_key(app, "alice", "train", "embed"))
-    bob = key_client(app, new_key(app, "bob", "train", "embed"))
-    admin = key_client(app, new_key(app, "root", "admin"))
+    alice_key, bob_key = (new_key(app, name, "train", "embed") for name in ("alice", "bob"))
+    admin_key = new_key(app, "root", "admin")
+    alice, bob, admin = (key_client(app, k) for k in (alice_key, bob_key, admin_key))
     mine = start_batch(alice, 1)
     assert [b.id for b in bob.batches.list()] == []
     with pytest.raises(openai.NotFoundError):
@@ -319,6 +319,16 @@ def test_with_auth_on_a_caller_sees_only_its_own_batches(make_auth_app):  # noqa
     assert [b.id for b in alice.batches.list()] == [mine.id]
     assert [b.id for b in admin.batches.list()] == [mine.id]
     assert wait_for_batch(alice, mine.id).status == "completed"
+    # Nor through /v1/jobs, where the batch is a job of type "batch"
+    job_id = mine.id.removeprefix("batch_")
+    http = app.test_client()
+    for who, sees in ((bob_key, False), (alice_key, True), (admin_key, True)):
+        listed = http.get("/v1/jobs", headers=bearer(who)).get_json()["data"]
+        assert ([j["id"] for j in listed] == [job_id]) is sees
+        assert http.get(f"/v1/jobs/{job_id}", headers=bearer(who)).status_code == (
+            200 if sees else 404
+        )
+    assert http.delete(f"/v1/jobs/{job_id}", headers=bearer(bob_key)).status_code == 404
 
 
 def test_batch_lines_do_not_drain_the_creators_rate_bucket(make_auth_app):  # noqa: F811

@@ -15,11 +15,11 @@ from flask import Blueprint, jsonify, request
 from mmserve.api.common import parse_body, services
 from mmserve.api.openapi import operation
 from mmserve.api.schemas.jobs import JobCreate, JobList, JobOut
-from mmserve.api.security import security
-from mmserve.errors import InvalidRequest
+from mmserve.api.security import own_only, security
+from mmserve.errors import InvalidRequest, NotFound
 from mmserve.jobs import get_job_type, parse_params
 from mmserve.media import metering
-from mmserve.services.batches import BATCH_JOB_TYPE
+from mmserve.services.batches import BATCH_JOB_TYPE, same_creator
 from mmserve.services.deidentify import wants_faces
 from mmserve.store import Job
 
@@ -82,13 +82,13 @@ def list_jobs() -> Any:
     jobs = services().store.jobs.list(
         state=request.args.get("state"), type=request.args.get("type"), limit=int(raw)
     )
-    return jsonify(object="list", data=[job_json(j) for j in jobs])
+    return jsonify(object="list", data=[job_json(j) for j in jobs if _sees(j)])
 
 
 @bp.get("/v1/jobs/<job_id>")
 @operation("One job: state, progress, result", tags=["jobs"], response=JobOut, errors=(404,))
 def get_job(job_id: str) -> Any:
-    return jsonify(job_json(services().store.jobs.get(job_id)))
+    return jsonify(job_json(_visible(services().store.jobs.get(job_id))))
 
 
 @bp.delete("/v1/jobs/<job_id>")
@@ -96,7 +96,25 @@ def get_job(job_id: str) -> Any:
 def cancel_job(job_id: str) -> Any:
     """A queued job is cancelled at once; a running one stops at its next checkpoint
     (cancel_requested is true until then). Finished jobs are left as they are."""
+    _visible(services().store.jobs.get(job_id))
     return jsonify(job_json(services().store.jobs.request_cancel(job_id)))
+
+
+def _sees(job: Job) -> bool:
+    """A batch's job belongs to its creator, as the batch does (/v1/batches): other keys
+    neither list nor read nor cancel it (admin and auth off see every job)."""
+    viewer = own_only()
+    return (
+        job.type != BATCH_JOB_TYPE
+        or viewer is None
+        or same_creator(job.params.get("owner"), viewer)
+    )
+
+
+def _visible(job: Job) -> Job:
+    if not _sees(job):
+        raise NotFound(f"job {job.id!r} does not exist", param="job_id")
+    return job
 
 
 def job_json(job: Job) -> dict[str, Any]:
