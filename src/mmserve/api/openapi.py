@@ -25,6 +25,7 @@ ERROR_STATUSES = {
     401: "No credential, or an unknown, revoked or expired one (see WWW-Authenticate)",
     403: "The credential lacks the route's scope",
     404: "Not found",
+    409: "In a state that does not allow it (e.g. reloading a model that did not fail)",
     413: "Over a limit",
     422: "Wrong field type",
     429: "Overloaded, rate-limited or over quota; see Retry-After",

@@ -190,9 +190,13 @@ class KeyStore:
         found_id = key_id(presented)
         if found_id is None:
             return None
-        with self.db.read() as conn:
-            row = conn.execute(f"SELECT {_COLUMNS} FROM api_keys WHERE id = ?", (found_id,))
-            found = row.fetchone()
+        # One statement, no BEGIN/COMMIT around it: a single SELECT reads one committed
+        # snapshot by itself, and this runs on every request (each SQLite call lets go of
+        # the GIL and must win it back from the busy request threads).
+        rows = self.db.connection().execute(
+            f"SELECT {_COLUMNS} FROM api_keys WHERE id = ?", (found_id,)
+        )
+        found = next(iter(rows.fetchall()), None)  # read to the end: the statement ends
         if found is None:
             return None
         record, stored_hash = _record(found), found[-1]
