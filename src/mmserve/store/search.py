@@ -69,26 +69,25 @@ class CollectionIndex:
     def catch_up(self) -> None:
         """Apply the changes committed since the last look, if any, under the write lock."""
         with self.db.read() as conn:
-            row = conn.execute(
-                "SELECT last_seq, index_epoch FROM collections WHERE id = ?",
-                (self.collection_id,),
-            ).fetchone()
-        if row is None:
-            raise NotFound("the collection was deleted", param="collection")
-        if (row[0], row[1]) != (self.applied_seq, self.epoch):
+            position = self._position(conn)
+        if position != (self.applied_seq, self.epoch):
             with self.lock.writing():
                 self.refresh()
+
+    def _position(self, conn: Any) -> tuple[int, int]:
+        """(last change applied to the rows, index epoch) as committed in SQLite."""
+        row = conn.execute(
+            "SELECT last_seq, index_epoch FROM collections WHERE id = ?",
+            (self.collection_id,),
+        ).fetchone()
+        if row is None:
+            raise NotFound("the collection was deleted", param="collection")
+        return row[0], row[1]
 
     def refresh(self) -> None:
         """Apply every change committed since the last look (hold self.lock.writing())."""
         with self.db.read() as conn:
-            row = conn.execute(
-                "SELECT last_seq, index_epoch FROM collections WHERE id = ?",
-                (self.collection_id,),
-            ).fetchone()
-            if row is None:
-                raise NotFound("the collection was deleted", param="collection")
-            last_seq, epoch = row
+            last_seq, epoch = self._position(conn)
             if epoch != self.epoch:
                 snapshot = self._read_all(conn, last_seq, epoch)
             elif last_seq == self.applied_seq:
