@@ -158,6 +158,9 @@ class RemoteRunner(ModelRunner):
         super().__init__(model, config, metrics)
         # a sender waits a round trip per batch: enough of them to keep every replica busy
         self.senders = max(config.workers, 2 * settings.max_replicas)
+        # Every sender may have a batch out at once (the base class allows `workers` forward
+        # passes at a time, which here would leave replicas idle).
+        self._slots = threading.Semaphore(self.senders)
 
     @property
     def app_name(self) -> str:
