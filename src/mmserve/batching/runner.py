@@ -185,7 +185,7 @@ class ModelRunner:
         deadline = time.monotonic() + timeout_s
         count = self.model.count_tokens
         items = [WorkItem(payload, deadline, request_id, count(payload)) for payload in payloads]
-        if may_run_here and self._ran_here(items):
+        if may_run_here and self._ran_here(items, timeout_s):
             return [item.future for item in items]
         try:
             self.queue.put_many(items, bulk=not self._fits_one_batch(items))
@@ -197,14 +197,13 @@ class ModelRunner:
             ) from None
         return [item.future for item in items]
 
-    def _ran_here(self, items: list[WorkItem]) -> bool:
+    def _ran_here(self, items: list[WorkItem], timeout_s: float) -> bool:
         """Run `items` on the calling thread if a worker slot is free and no other items
         wait: then batching has nothing to gain from the hand-off. Not when the model is set
         to wait for more items (max_wait_ms > 0), nor when the items exceed one batch, nor
         when the last forward pass took more than half the request's time: a pass on the
         caller's thread cannot be abandoned at the deadline as a queued one is. The items
         must fit one batch, by count and by tokens (a bulk request goes to its lane)."""
-        timeout_s = items[0].deadline - time.monotonic() if items else 0.0
         if (
             self.config.max_wait_ms > 0
             or self._last_forward_s > timeout_s / 2

@@ -181,11 +181,21 @@ class BatchService:
         return job
 
     def _sees(self, job: Job) -> bool:
-        return self.viewer is None or same_creator(job.params.get("owner"), self.viewer)
+        return job_visible_to(job, self.viewer)
 
     @staticmethod
     def _job_id(batch_id: str) -> str:
         return batch_id.removeprefix(BATCH_ID_PREFIX)
+
+
+def job_visible_to(job: Job, viewer: dict[str, Any] | None) -> bool:
+    """A batch's job is its creator's (and an admin's, and everyone's with auth off: viewer
+    None), through /v1/batches and /v1/jobs alike; any other job is everyone's."""
+    return (
+        job.type != BATCH_JOB_TYPE
+        or viewer is None
+        or same_creator(job.params.get("owner"), viewer)
+    )
 
 
 def same_creator(owner: dict[str, Any] | None, viewer: dict[str, Any]) -> bool:

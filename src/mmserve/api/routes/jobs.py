@@ -19,7 +19,7 @@ from mmserve.api.security import own_only, security
 from mmserve.errors import InvalidRequest, NotFound
 from mmserve.jobs import get_job_type, parse_params
 from mmserve.media import metering
-from mmserve.services.batches import BATCH_JOB_TYPE, same_creator
+from mmserve.services.batches import BATCH_JOB_TYPE, job_visible_to
 from mmserve.services.deidentify import wants_faces
 from mmserve.store import Job
 
@@ -82,7 +82,8 @@ def list_jobs() -> Any:
     jobs = services().store.jobs.list(
         state=request.args.get("state"), type=request.args.get("type"), limit=int(raw)
     )
-    return jsonify(object="list", data=[job_json(j) for j in jobs if _sees(j)])
+    viewer = own_only()
+    return jsonify(object="list", data=[job_json(j) for j in jobs if job_visible_to(j, viewer)])
 
 
 @bp.get("/v1/jobs/<job_id>")
@@ -100,19 +101,9 @@ def cancel_job(job_id: str) -> Any:
     return jsonify(job_json(services().store.jobs.request_cancel(job_id)))
 
 
-def _sees(job: Job) -> bool:
-    """A batch's job belongs to its creator, as the batch does (/v1/batches): other keys
-    neither list nor read nor cancel it (admin and auth off see every job)."""
-    viewer = own_only()
-    return (
-        job.type != BATCH_JOB_TYPE
-        or viewer is None
-        or same_creator(job.params.get("owner"), viewer)
-    )
-
-
 def _visible(job: Job) -> Job:
-    if not _sees(job):
+    """Another key's batch job reads as not found, as its batch does."""
+    if not job_visible_to(job, own_only()):
         raise NotFound(f"job {job.id!r} does not exist", param="job_id")
     return job
 
