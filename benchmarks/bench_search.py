@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import tempfile
 import threading
@@ -36,7 +35,7 @@ from typing import Any
 
 import cpu
 import numpy as np
-from served import Server, require_wrk
+from served import Server, require_wrk, wrk_result
 
 from mmserve.store import SearchStore
 
@@ -154,12 +153,7 @@ def served(server: Server, bodies: Path, concurrency: int, seconds: float) -> di
 def wrk(url: str, bodies: Path, concurrency: int, seconds: float) -> dict[str, Any]:
     command = [require_wrk(), "-t1", f"-c{concurrency}", f"-d{seconds:g}s", "--timeout=10s"]
     command += ["-s", str(WRK_SCRIPT), url, "--", COLLECTION, str(bodies)]
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
-    for line in done.stdout.splitlines():
-        if line.startswith("WRK_RESULT "):
-            parsed: dict[str, Any] = json.loads(line.removeprefix("WRK_RESULT "))
-            return parsed
-    raise RuntimeError(f"wrk printed no result (exit {done.returncode}):\n{done.stderr}")
+    return wrk_result(command)
 
 
 def main() -> None:

@@ -197,12 +197,8 @@ def measure(
 def http_floor_p50_ms(server: Server, duration_s: float) -> float:
     """p50 of GET /healthz at concurrency 1: what the HTTP stack alone costs a request."""
     command = [require_wrk(), "-t1", "-c1", f"-d{duration_s:g}s", "-s", str(WRK_GET_SCRIPT)]
-    done = subprocess.run([*command, server.url + "/healthz"], capture_output=True, text=True)
-    for line in done.stdout.splitlines():
-        if line.startswith("WRK_RESULT "):
-            p50_us: int = json.loads(line.removeprefix("WRK_RESULT "))["p50_us"]
-            return p50_us / 1000
-    raise RuntimeError(f"wrk printed no result (exit {done.returncode}):\n{done.stderr}")
+    p50_us: int = wrk_result([*command, server.url + "/healthz"])["p50_us"]
+    return p50_us / 1000
 
 
 def _run_wrk(url: str, concurrency: int, duration_s: float, run_id: str) -> dict[str, Any]:
@@ -221,6 +217,11 @@ def _run_wrk(url: str, concurrency: int, duration_s: float, run_id: str) -> dict
         str(WORDS_PER_SENTENCE),
         *WORDS,
     ]
+    return wrk_result(command)
+
+
+def wrk_result(command: list[str]) -> dict[str, Any]:
+    """Run wrk and read the one "WRK_RESULT {json}" line its script's done() prints."""
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     for line in done.stdout.splitlines():
         if line.startswith("WRK_RESULT "):
