@@ -106,6 +106,10 @@ class Server:
         if self._process is None:
             return
         group = self._process.pid  # its session's id, and so its process group's
+        try:
+            os.killpg(group, signal.SIGCONT)  # a paused server would keep the terminate pending
+        except ProcessLookupError:
+            pass  # it has exited
         self._process.terminate()
         try:
             self._process.wait(STOP_TIMEOUT_S)
@@ -118,6 +122,14 @@ class Server:
             pass  # nothing was
         self._process = None
         self._log.close()
+
+    def pause(self) -> None:
+        """Stop every process of the server (SIGSTOP) while another is measured: an idle
+        server may still take CPU (LitServe's idle workers poll: ~0.3 of a core here)."""
+        os.killpg(self.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        os.killpg(self.pid, signal.SIGCONT)
 
     def _wait_ready(self) -> None:
         assert self._process is not None
