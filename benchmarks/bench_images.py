@@ -11,9 +11,12 @@ Measured in one run, on one machine, with `efficientnet-lite0` (ONNX, one thread
    composed caption), at concurrency 1, 4 and 16.
 3. Naive: this script's `--naive-server` mode: the same model behind a Flask route on the
    same gunicorn setup, the same decode, one forward pass per request, no batcher.
+   Both servers run at once; each level is measured on one, then the other (the idle one
+   paused), so that the machine's drift does not read as a difference between them.
 
-The load generator is Python threads, each with a keep-alive `requests` session, in this
-process: its CPU is shown, as it competes with the server for the same cores. Prints the
+The load generator is wrk (one thread, keep-alive connections, the photos' bodies in turn:
+wrk_bodies.lua), as in bench_embeddings.py; its CPU is shown, as it competes with the
+server for the same cores. Prints the
 table and served / in-process at c=16 (target >= 0.9); writes bench-results/images.json.
 `--seconds S` measures each level for S seconds (default 8); `--quick` (1 s, one in-process
 setting) only checks that the script works.
@@ -23,25 +26,26 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import io
 import json
 import os
 import platform
 import sys
-import threading
+import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import cpu
 import numpy as np
 import onnxruntime
 import requests
-from served import Server
+from served import Server, measure
 
 MODEL_ID = "efficientnet-lite0"
+CAPTIONS = "/v1/images/captions"
 PHOTOS = ("chelsea", "coffee", "rocket", "astronaut", "motorcycle", "immunohistochemistry")
 JPEG_QUALITY = 90
 BATCHES = (16, 32)
@@ -66,9 +70,9 @@ class Plan:
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> Plan:
         if args.quick:
-            return cls(measure_s=1.0, warmup_s=0.5, ceiling_s=1.0, settings=((2, 16),))
+            return cls(measure_s=1.0, warmup_s=1.0, ceiling_s=1.0, settings=((2, 16),))
         if args.seconds is not None:
-            return cls(measure_s=args.seconds, warmup_s=min(WARMUP_S, args.seconds / 4))
+            return cls(measure_s=args.seconds, warmup_s=min(WARMUP_S, max(1.0, args.seconds / 4)))
         return cls()
 
 
@@ -132,67 +136,26 @@ def in_process(model: Any, photos: list[bytes], threads: int, batch: int, second
     return sum(counts) / (time.perf_counter() - start)
 
 
-def load(server: Server, bodies: list[bytes], concurrency: int, seconds: float) -> dict[str, Any]:
-    """Closed-loop load: `concurrency` threads, each sending its next request on answer."""
-    latencies: list[list[float]] = [[] for _ in range(concurrency)]
-    errors = [0] * concurrency
-    url = server.url + "/v1/images/captions"
-    stop = time.perf_counter() + seconds
-
-    def client(index: int) -> None:
-        session = requests.Session()
-        sent = index
-        while time.perf_counter() < stop:
-            body = bodies[sent % len(bodies)]
-            sent += 1
-            began = time.perf_counter()
-            response = session.post(url, data=body, headers={"Content-Type": "application/json"})
-            if response.status_code != 200:
-                errors[index] += 1
-            latencies[index].append(time.perf_counter() - began)
-
-    before = cpu.read(server.pid)
-    start = time.perf_counter()
-    threads = [threading.Thread(target=client, args=(i,)) for i in range(concurrency)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    wall = time.perf_counter() - start
-    cores = cpu.read(server.pid).cores_since(before)
-    done = sorted(x for per in latencies for x in per)
-    return {
-        "concurrency": concurrency,
-        "requests_per_s": len(done) / wall,
-        "p50_ms": 1000 * done[len(done) // 2],
-        "p99_ms": 1000 * done[min(len(done) - 1, int(len(done) * 0.99))],
-        "errors": sum(errors),
-        "server_cpu": cores["watched"],
-        "loadgen_cpu": cores["own"],
-        "other_cpu": cores["other"],
-    }
+def check(server: Server, body: str) -> None:
+    """One request answered 200: the load figures mean something."""
+    answer = requests.post(
+        server.url + CAPTIONS, data=body, headers={"Content-Type": "application/json"}, timeout=60
+    )
+    answer.raise_for_status()
 
 
-def served(name: str, command: list[str], bodies: list[bytes], plan: Plan) -> list[dict[str, Any]]:
-    with Server(name, command) as server:
-        check = requests.post(
-            server.url + "/v1/images/captions",
-            data=bodies[0],
-            headers={"Content-Type": "application/json"},
-            timeout=60,
-        )
-        check.raise_for_status()
-        results = []
-        for level in LEVELS:
-            load(server, bodies, level, plan.warmup_s)
-            result = load(server, bodies, level, plan.measure_s)
-            print(
-                f"  {name} c={level}: {result['requests_per_s']:.1f} images/s, "
-                f"p50 {result['p50_ms']:.1f} ms, errors {result['errors']}",
-                flush=True,
-            )
-            results.append(result)
-        return results
+def served(name: str, server: Server, bodies: Path, level: int, plan: Plan) -> dict[str, Any]:
+    server.resume()
+    result = measure(
+        server, level, plan.measure_s, plan.warmup_s, f"{name}{level}", bodies=(CAPTIONS, bodies)
+    )
+    server.pause()
+    print(
+        f"  {name} c={level}: {result.requests_per_s:.1f} images/s, "
+        f"p50 {result.p50_ms:.1f} ms, errors {result.errors}",
+        flush=True,
+    )
+    return asdict(result)
 
 
 def bench(plan: Plan) -> None:
@@ -203,9 +166,7 @@ def bench(plan: Plan) -> None:
     )
     photos = jpegs()
     bodies = [
-        json.dumps(
-            {"image": base64.b64encode(p).decode(), "model": MODEL_ID, "ocr": False}
-        ).encode()
+        json.dumps({"image": base64.b64encode(p).decode(), "model": MODEL_ID, "ocr": False})
         for p in photos
     ]
     model = load_model()
@@ -214,10 +175,22 @@ def bench(plan: Plan) -> None:
         rate = in_process(model, photos, threads, batch, plan.ceiling_s)
         before[(threads, batch)] = rate
         print(f"  in-process, batch {batch}, {threads} thread(s): {rate:.1f} images/s")
-    runs = {
-        name: served(name, cmd, bodies, plan)
-        for name, cmd in (("mmserve", MMSERVE), ("naive", NAIVE))
-    }
+    # Both servers run at once and each level is measured on one, then the other (the idle
+    # one paused): the machine's speed drifts over a run.
+    runs: dict[str, list[dict[str, Any]]] = {"mmserve": [], "naive": []}
+    with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
+        bodies_file = Path(tmp) / "bodies.jsonl"
+        bodies_file.write_text("\n".join(bodies) + "\n")
+        servers = {
+            name: stack.enter_context(Server(name, command))
+            for name, command in (("mmserve", MMSERVE), ("naive", NAIVE))
+        }
+        for server in servers.values():
+            check(server, bodies[0])
+            server.pause()
+        for level in LEVELS:
+            for name, server in servers.items():
+                runs[name].append(served(name, server, bodies_file, level, plan))
     best = max(before, key=lambda k: before[k])
     after = in_process(model, photos, *best, plan.ceiling_s)
     ceiling = (before[best] + after) / 2
@@ -250,14 +223,15 @@ def bench(plan: Plan) -> None:
 def _table(runs: dict[str, list[dict[str, Any]]], ceiling: float) -> str:
     lines = [
         f"\nceiling (in-process, best, averaged before/after): {ceiling:.1f} images/s",
-        "server   c   images/s  of ceiling  p50 ms  p99 ms  errors  server cpu  loadgen cpu",
+        "server   c   images/s  of ceiling  p50 ms  p99 ms  errors  server cpu  wrk cpu  other",
     ]
     for name, results in runs.items():
         for r in results:
             lines.append(
                 f"{name:<8} {r['concurrency']:>2} {r['requests_per_s']:>10.1f} "
                 f"{r['requests_per_s'] / ceiling:>10.2f} {r['p50_ms']:>7.1f} {r['p99_ms']:>7.1f} "
-                f"{r['errors']:>7} {r['server_cpu']:>11.2f} {r['loadgen_cpu']:>12.2f}"
+                f"{r['errors']:>7} {r['server_cpu']:>11.2f} {r['wrk_cpu']:>8.2f}"
+                f" {r['other_cpu']:>6.2f}"
             )
     return "\n".join(lines)
 

@@ -33,9 +33,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-import cpu
 import numpy as np
-from served import Server, require_wrk, wrk_result
+from served import Server, measure, require_wrk
 
 from mmserve.store import SearchStore
 
@@ -43,7 +42,7 @@ LEVELS = (1, 4, 16)
 DIM = 384
 COLLECTION = "bench"
 QUERIES = 512  # distinct query vectors, used in turn by both sides
-WRK_SCRIPT = Path(__file__).with_name("wrk_search.lua")
+WARMUP_S = 2.0  # before each served measurement
 RESULTS = Path("bench-results/search.json")
 
 
@@ -133,27 +132,18 @@ def filtered(store: SearchStore, vectors: np.ndarray, size: int) -> list[dict[st
 
 
 def served(server: Server, bodies: Path, concurrency: int, seconds: float) -> dict[str, float]:
-    wrk(server.url, bodies, concurrency, 2.0)  # warm-up
-    before = cpu.read(server.pid)
-    result = wrk(server.url, bodies, concurrency, seconds)
-    cores = cpu.read(server.pid).cores_since(before)
-    duration = result["duration_us"] / 1e6
+    path = f"/v1/collections/{COLLECTION}/search"
+    result = measure(server, concurrency, seconds, WARMUP_S, "search", bodies=(path, bodies))
     return {
         "concurrency": concurrency,
-        "queries_per_s": result["requests"] / duration,
-        "p50_ms": result["p50_us"] / 1000,
-        "p99_ms": result["p99_us"] / 1000,
-        "errors": result["socket_errors"] + result["non_2xx"],
-        "server_cores": cores["watched"],
-        "wrk_cores": cores["waited"],
-        "other_cores": cores["other"],
+        "queries_per_s": result.requests_per_s,
+        "p50_ms": result.p50_ms,
+        "p99_ms": result.p99_ms,
+        "errors": result.errors,
+        "server_cores": result.server_cpu,
+        "wrk_cores": result.wrk_cpu,
+        "other_cores": result.other_cpu,
     }
-
-
-def wrk(url: str, bodies: Path, concurrency: int, seconds: float) -> dict[str, Any]:
-    command = [require_wrk(), "-t1", f"-c{concurrency}", f"-d{seconds:g}s", "--timeout=10s"]
-    command += ["-s", str(WRK_SCRIPT), url, "--", COLLECTION, str(bodies)]
-    return wrk_result(command)
 
 
 def main() -> None:

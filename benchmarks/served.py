@@ -26,8 +26,10 @@ from typing import IO, Any
 import cpu
 from workload import MODEL_ID, WORDS, WORDS_PER_SENTENCE
 
-WRK_SCRIPT = Path(__file__).with_name("wrk_embeddings.lua")
-WRK_GET_SCRIPT = Path(__file__).with_name("wrk_get.lua")
+HERE = Path(__file__).resolve().parent
+WRK_SCRIPT = HERE / "wrk_embeddings.lua"
+WRK_GET_SCRIPT = HERE / "wrk_get.lua"
+WRK_BODIES_SCRIPT = HERE / "wrk_bodies.lua"
 WRK_TIMEOUT = "10s"  # a request slower than this counts as an error
 READY_TIMEOUT_S = 180.0  # model load and warm-up
 READY_POLL_S = 0.25
@@ -184,12 +186,26 @@ class Server:
 
 
 def measure(
-    server: Server, concurrency: int, duration_s: float, warmup_s: float, run_id: str
+    server: Server,
+    concurrency: int,
+    duration_s: float,
+    warmup_s: float,
+    run_id: str,
+    bodies: tuple[str, Path] | None = None,
 ) -> LoadResult:
-    """Warm up at `concurrency`, then load the server for `duration_s` and read wrk's figures."""
-    _run_wrk(server.url, concurrency, warmup_s, run_id + "w")
+    """Warm up at `concurrency`, then load the server for `duration_s` and read wrk's figures.
+
+    The load: new sentences to /v1/embeddings, or with `bodies` = (path, file) the file's
+    bodies POSTed to that path in turn (post_bodies)."""
+
+    def run(seconds: float, run_id: str) -> dict[str, Any]:
+        if bodies is None:
+            return _run_wrk(server.url, concurrency, seconds, run_id)
+        return post_bodies(server.url, *bodies, concurrency, seconds)
+
+    run(warmup_s, run_id + "w")
     batches_before, before = server.batch_totals(), cpu.read(server.pid)
-    result = _run_wrk(server.url, concurrency, duration_s, run_id)
+    result = run(duration_s, run_id)
     cores = cpu.read(server.pid).cores_since(before)
     batches_after = server.batch_totals()
     seconds = result["duration_us"] / 1e6
@@ -232,9 +248,19 @@ def _run_wrk(url: str, concurrency: int, duration_s: float, run_id: str) -> dict
     return wrk_result(command)
 
 
+def post_bodies(
+    url: str, path: str, bodies: Path, concurrency: int, duration_s: float
+) -> dict[str, Any]:
+    """wrk POSTing the JSON bodies of `bodies` (one per line) to `path` in turn: its result."""
+    command = [require_wrk(), "-t1", f"-c{concurrency}", f"-d{duration_s:g}s"]
+    command += [f"--timeout={WRK_TIMEOUT}", "-s", str(WRK_BODIES_SCRIPT), url]
+    return wrk_result([*command, "--", path, str(bodies.resolve())])
+
+
 def wrk_result(command: list[str]) -> dict[str, Any]:
     """Run wrk and read the one "WRK_RESULT {json}" line its script's done() prints."""
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    # In this folder, where the scripts' require("wrk_report") finds the reporter.
+    done = subprocess.run(command, capture_output=True, text=True, check=False, cwd=HERE)
     for line in done.stdout.splitlines():
         if line.startswith("WRK_RESULT "):
             parsed: dict[str, Any] = json.loads(line.removeprefix("WRK_RESULT "))

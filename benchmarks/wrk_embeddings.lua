@@ -3,7 +3,9 @@
 -- Arguments after `--`: run id, model id, words per sentence, then the words to draw from
 -- (benchmarks/workload.py passes them, so both sides build the same sentences).
 -- BENCH_API_KEY in the environment, if set, is sent as `Authorization: Bearer <key>`.
--- done() prints one line, "WRK_RESULT {json}", that bench_embeddings.py reads.
+-- done() prints the WRK_RESULT line (wrk_report.lua) that benchmarks/served.py reads.
+
+require("wrk_report")
 
 local run_id, model, words_per_sentence
 local words = {}
@@ -31,13 +33,4 @@ function request()
   local text = "item " .. run_id .. "-" .. counter .. " " .. table.concat(picked, " ")
   local body = '{"input": "' .. text .. '", "model": "' .. model .. '"}'
   return wrk.format("POST", "/v1/embeddings", headers, body)
-end
-
-function done(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format(
-    'WRK_RESULT {"requests": %d, "duration_us": %d, "p50_us": %d, "p99_us": %d, '
-      .. '"socket_errors": %d, "non_2xx": %d}\n',
-    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
-    e.connect + e.read + e.write + e.timeout, e.status))
 end
