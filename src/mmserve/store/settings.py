@@ -27,6 +27,9 @@ class StoreConfig:
     hnsw_expansion_add: int = 64
     hnsw_expansion_search: int = 128
     hnsw_dtype: str = "f16"
+    # Threads of one batched graph search: searches of a collection that arrive while one
+    # runs are gathered into one usearch call (store/combiner.py). 0: every core.
+    hnsw_search_threads: int = 0
     # The ANN index file is rewritten after this many changes were applied to it since the
     # last save, and at close(); after a crash the missing changes are replayed from SQLite.
     persist_every_changes: int = 20_000
@@ -39,6 +42,7 @@ class StoreConfig:
         for name in ("hnsw_connectivity", "hnsw_expansion_add", "hnsw_expansion_search"):
             _positive(name, getattr(self, name))
         _positive("persist_every_changes", self.persist_every_changes)
+        _positive("hnsw_search_threads", self.hnsw_search_threads, zero="every core")
         if self.hnsw_dtype not in ("f32", "f16", "i8"):
             raise ConfigError(f"store hnsw_dtype {self.hnsw_dtype!r}: use f32, f16 or i8")
         if self.busy_timeout_s <= 0:
@@ -47,6 +51,9 @@ class StoreConfig:
             raise ConfigError("store max_ann_fetch must be at least max_top_k")
 
 
-def _positive(name: str, value: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"store {name} = {value!r}: use a positive integer")
+def _positive(name: str, value: int, *, zero: str | None = None) -> None:
+    """A positive integer; 0 too when `zero` says what it means."""
+    low = 0 if zero else 1
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        meaning = f" or 0 ({zero})" if zero else ""
+        raise ConfigError(f"store {name} = {value!r}: use a positive integer{meaning}")

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import fcntl
 import json
-import threading
-from collections.abc import Iterator
+import os
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from mmserve.files import replaced_atomically, write_atomically
+from mmserve.store.combiner import Combiner
 from mmserve.store.settings import StoreConfig
 
 SIDECAR_FORMAT = 1
@@ -114,10 +115,12 @@ class AnnIndex:
             ) from e
 
         self.expansion_search = config.hnsw_expansion_search
-        # Searches run concurrently (a collection's read lock) but the search breadth is a
-        # setting of the index: set it and search under one lock. usearch holds the GIL
-        # while it searches, so this serialises nothing that ran in parallel.
-        self._searching = threading.Lock()
+        self.search_threads = config.hnsw_search_threads or _cores()
+        # One usearch search call at a time: the binding gives a call's queries the search
+        # contexts 0..threads-1 with no lock, and the search breadth is the index's. So
+        # concurrent searches are gathered into one multi-query call that runs them on
+        # every core (combiner.py), whose one leader at a time also sets the breadth.
+        self._searches: Combiner[Query, np.ndarray] = Combiner(self._search_all, self._search)
         self.index = Index(
             ndim=dim,
             metric="ip",
@@ -143,20 +146,58 @@ class AnnIndex:
             self.index.remove(key)
 
     def search(self, query: np.ndarray, count: int) -> np.ndarray:
-        """Keys of about the `count` nearest, best first."""
-        # Over-fetching asks for more candidates than the configured search breadth finds.
-        expansion = max(self.expansion_search, count)
-        with self._searching:
-            if self.index.expansion_search != expansion:
-                self.index.expansion_search = expansion  # type: ignore[misc]  # has a setter
-            matches = self.index.search(query, count, threads=1)
+        """Keys of about the `count` nearest, best first; the same keys whether this search
+        runs alone or in a batch with concurrent ones."""
+        return self._searches.run(Query(query, count))
+
+    def _search(self, query: Query) -> np.ndarray:
+        self._set_expansion(query.expansion(self.expansion_search))
+        matches = self.index.search(query.vector, query.count, threads=1)
         return np.asarray(matches.keys, dtype=np.int64)
+
+    def _search_all(self, queries: Sequence[Query]) -> list[np.ndarray]:
+        """One usearch call per search breadth among `queries` (one, unless some over-fetch
+        past it): each asks for the most any of its queries wants, and each query keeps its
+        first `count` keys. With the same breadth a search finds the same candidates
+        whatever count it is asked for, and returns the best first."""
+        found: list[np.ndarray] = [np.empty(0, dtype=np.int64)] * len(queries)
+        by_expansion: dict[int, list[int]] = {}
+        for i, query in enumerate(queries):
+            by_expansion.setdefault(query.expansion(self.expansion_search), []).append(i)
+        for expansion, members in by_expansion.items():
+            self._set_expansion(expansion)
+            count = max(queries[i].count for i in members)
+            vectors = np.stack([queries[i].vector for i in members])  # (len(members), dim)
+            threads = min(len(members), self.search_threads)
+            matches = self.index.search(vectors, count, threads=threads)
+            keys = np.asarray(matches.keys, dtype=np.int64)  # (len(members), count), padded
+            for row, i in enumerate(members):
+                found[i] = keys[row, : min(int(matches.counts[row]), queries[i].count)]
+        return found
+
+    def _set_expansion(self, expansion: int) -> None:
+        if self.index.expansion_search != expansion:
+            self.index.expansion_search = expansion  # type: ignore[misc]  # has a setter
 
     def save(self, path: Path) -> None:
         self.index.save(str(path))
 
     def load(self, path: Path) -> None:
         self.index.load(str(path))
+
+
+@dataclass(frozen=True)
+class Query:
+    vector: np.ndarray  # (dim,) unit
+    count: int
+
+    def expansion(self, configured: int) -> int:
+        # Over-fetching asks for more candidates than the configured search breadth finds.
+        return max(configured, self.count)
+
+
+def _cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 @dataclass(frozen=True)
