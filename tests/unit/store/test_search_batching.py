@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from mmserve.errors import NotFound
+from mmserve.errors import ConfigError, NotFound
 from mmserve.store import SearchStore, StoreConfig
 from mmserve.store.search import CollectionIndex
 from mmserve.store.vector_index import AnnIndex, Query
@@ -216,3 +216,11 @@ def test_a_collection_deleted_while_a_batch_gathers(graph_store):
     assert answers == {0: [], 1: [], 2: [], 3: []}
     with pytest.raises(NotFound):
         graph_store.search("c", QUERIES[0], top_k=10)
+
+
+def test_search_threads_setting(data_dir):
+    for bad in (-1, True, 1.5):
+        with pytest.raises(ConfigError, match="hnsw_search_threads"):
+            StoreConfig(hnsw_search_threads=bad)  # type: ignore[arg-type]
+    assert AnnIndex(DIM, StoreConfig(hnsw_search_threads=3)).search_threads == 3
+    assert AnnIndex(DIM, StoreConfig()).search_threads >= 1  # 0: every core
