@@ -11,7 +11,7 @@ Measured in one run, on one machine, with the `minilm` model throughout:
 2. mmserve: `mmserve serve --models minilm` in a subprocess, loaded by wrk (one thread,
    keep-alive connections) at concurrency 1, 4, 16 and 64 with POST /v1/embeddings, one
    new sentence per request: requests/s, p50 and p99 latency.
-3. Naive: `naive_app.py`, one model call per request under the same gunicorn setup,
+3. Naive: `naive_app.py`, one model call per request under the same granian setup,
    the same load.
    Peers, the same load: LitServe (`litserve_app.py`: the same tokenizer and ONNX file,
    max_batch_size 32, a 2 ms window, 2 single-threaded workers), when it is installed

@@ -1,4 +1,4 @@
-"""The HTTP stack under mmserve: which WSGI server, how many threads, which GIL setting.
+"""The HTTP stack under mmserve: which WSGI server, how many request threads.
 
 The same Flask app, the same routes and the same `minilm` model behind each candidate; only
 what carries requests to it changes. Candidates start one after another and are measured in
@@ -11,12 +11,16 @@ concurrency 1, a request that does no work, below which no served latency can go
     .venv/bin/python benchmarks/bench_http.py             # every candidate, c = 1 and 16
     .venv/bin/python benchmarks/bench_http.py --quick     # 2 s rounds: checks that it runs
 
+gunicorn (the server before granian: gunicorn_app.py) is a candidate when it is installed
+(the `bench` extra).
+
 Writes bench-results/http.json.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import sys
@@ -36,33 +40,20 @@ WARMUP_S = 1.0
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 MMSERVE = [str(BIN / "mmserve"), "serve", "--models", MODEL_ID]
-# Granian runs the same app through create_app, configured from the environment.
-GRANIAN = [str(BIN / "granian"), "--interface", "wsgi", "--factory", "--no-ws"]
+# The server before granian, the same app: configured from the environment.
+GUNICORN = [sys.executable, str(Path(__file__).with_name("gunicorn_app.py"))]
 
 
-def candidates(data_dir: str) -> dict[str, tuple[list[str], dict[str, str]]]:
+def candidates() -> dict[str, tuple[list[str], dict[str, str]]]:
     """name -> (command without --port, extra environment)."""
-    env = {"MMSERVE_DATA_DIR": data_dir, "MMSERVE_MODELS": MODEL_ID}
-    found = {
-        "gunicorn gthread, 64 threads (default)": (MMSERVE, {}),
-        "gunicorn gthread, 16 threads": ([*MMSERVE, "--threads", "16"], {}),
-        # A shorter GIL switch interval (5 ms by default) hands the GIL back to an inference
-        # worker sooner when its forward pass ends while HTTP threads hold it.
-        "gunicorn 64 threads, GIL switch 0.5 ms": (MMSERVE, {"PYTHONPATH": _switch_path(data_dir)}),
+    found: dict[str, tuple[list[str], dict[str, str]]] = {
+        "mmserve (granian), 64 threads (default)": (MMSERVE, {}),
+        "mmserve (granian), 16 threads": ([*MMSERVE, "--threads", "16"], {}),
     }
-    if (BIN / "granian").exists():
-        for threads in (16,):
-            command = [*GRANIAN, "--blocking-threads", str(threads), "mmserve.app:create_app"]
-            found[f"granian wsgi, {threads} threads"] = (command, env)
+    if importlib.util.find_spec("gunicorn") is not None:  # the `bench` extra
+        env = {"MMSERVE_DATA_DIR": "", "MMSERVE_MODELS": MODEL_ID}
+        found["gunicorn gthread, 64 threads (before)"] = (GUNICORN, env)
     return found
-
-
-def _switch_path(tmp: str) -> str:
-    """A PYTHONPATH whose sitecustomize sets the switch interval, ahead of the current one."""
-    folder = Path(tmp) / "switch-interval"
-    folder.mkdir(exist_ok=True)
-    (folder / "sitecustomize.py").write_text("import sys\nsys.setswitchinterval(0.0005)\n")
-    return os.pathsep.join(p for p in (str(folder), os.environ.get("PYTHONPATH", "")) if p)
 
 
 def main() -> None:
@@ -73,10 +64,10 @@ def main() -> None:
     seconds, rounds = (2.0, 1) if args.quick else (MEASURE_S, ROUNDS)
     with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
         servers = {}
-        for index, (name, (command, extra)) in enumerate(candidates(tmp).items()):
+        for index, (name, (command, extra)) in enumerate(candidates().items()):
             data_dir = Path(tmp) / str(index)
             env = dict(os.environ) | extra
-            if "MMSERVE_DATA_DIR" in extra:  # granian: the app reads its settings from env
+            if "MMSERVE_DATA_DIR" in extra:  # gunicorn: the app reads its settings from env
                 env["MMSERVE_DATA_DIR"] = str(data_dir)
             else:
                 command = [*command, "--data-dir", str(data_dir)]

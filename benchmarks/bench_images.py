@@ -10,7 +10,7 @@ Measured in one run, on one machine, with `efficientnet-lite0` (ONNX, one thread
    /v1/images/captions with {"image": <base64 JPEG>, "ocr": false} (classification and a
    composed caption), at concurrency 1, 4 and 16.
 3. Naive: this script's `--naive-server` mode: the same model behind a Flask route on the
-   same gunicorn setup, the same decode, one forward pass per request, no batcher.
+   same granian setup, the same decode, one forward pass per request, no batcher.
    Both servers run at once; each level is measured on one, then the other (the idle one
    paused), so that the machine's drift does not read as a difference between them.
 
@@ -237,12 +237,19 @@ def _table(runs: dict[str, list[dict[str, Any]]], ceiling: float) -> str:
 
 
 def naive_server(port: int) -> None:
-    """The baseline a tutorial shows: decode, one forward pass per request, no batcher."""
+    """The baseline a tutorial shows: decode, one forward pass per request, no batcher,
+    under mmserve's HTTP server settings (server.run_wsgi)."""
+    from mmserve.config import load_config
+    from mmserve.server import run_wsgi
+
+    run_wsgi(load_config(overrides={"port": port}), naive_app)
+
+
+def naive_app() -> Any:
+    """Built in the server's worker process, as mmserve's app is."""
     from flask import Flask, jsonify, request
 
-    from mmserve.config import load_config
     from mmserve.media import load_image
-    from mmserve.server import GunicornServer
 
     model = load_model()
     classify(model, jpegs()[:1])
@@ -260,11 +267,7 @@ def naive_server(port: int) -> None:
     def readyz() -> Any:
         return jsonify(ready=True)
 
-    class NaiveServer(GunicornServer):
-        def load(self) -> Any:
-            return app
-
-    NaiveServer(load_config(overrides={"port": port})).run()
+    return app
 
 
 def main() -> None:

@@ -4,7 +4,7 @@
 times: loaded and idle; after one client has called every route (bridge embeddings of photos,
 captions, OCR, audio tags, a transcription) three times over; after 8 clients at once have
 done the same 16 times, with 1600x1200 pages of text and 100 s of speech. RSS is the sum
-over gunicorn's master and worker; the peak is their high-water marks (VmHWM). Issue target:
+over the server's master and worker; the peak is their high-water marks (VmHWM). Issue target:
 under 1.5 GB. Writes bench-results/memory.json.
 """
 

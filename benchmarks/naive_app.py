@@ -1,7 +1,7 @@
 """The baseline: the embeddings endpoint a tutorial shows, one model call per request.
 
-Same model, same response shape and the same WSGI setup as mmserve (its GunicornServer:
-one process, gthread, the default thread count), but no batcher: each request thread
+Same model, same response shape and the same HTTP server setup as mmserve (server.run_wsgi:
+granian, one process, the default thread count), but no batcher: each request thread
 tokenises its text and runs a batch of 1. Run it as
 
     .venv/bin/python benchmarks/naive_app.py --port 8001
@@ -16,7 +16,7 @@ from flask import Blueprint, Flask, current_app, jsonify, request
 from workload import MODEL_ID
 
 from mmserve.config import load_config
-from mmserve.server import GunicornServer
+from mmserve.server import run_wsgi
 
 WARMUP_TEXT = "warm-up sentence"
 
@@ -56,19 +56,13 @@ def create_naive_app() -> Flask:
     return app
 
 
-class NaiveServer(GunicornServer):
-    """mmserve's gunicorn settings, serving the naive app instead."""
-
-    def load(self) -> Any:
-        return create_naive_app()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--host", default="127.0.0.1")
     args = parser.parse_args()
-    NaiveServer(load_config(overrides={"host": args.host, "port": args.port})).run()
+    # Built in the worker process, as mmserve's app is
+    run_wsgi(load_config(overrides={"host": args.host, "port": args.port}), create_naive_app)
 
 
 if __name__ == "__main__":

@@ -33,7 +33,7 @@ WRK_BODIES_SCRIPT = HERE / "wrk_bodies.lua"
 WRK_TIMEOUT = "10s"  # a request slower than this counts as an error
 READY_TIMEOUT_S = 180.0  # model load and warm-up
 READY_POLL_S = 0.25
-STOP_TIMEOUT_S = 30.0  # gunicorn's graceful_timeout
+STOP_TIMEOUT_S = 30.0  # the server's graceful stop (server.GRACEFUL_STOP_S)
 BATCH_METRIC = "mmserve_batch_size"  # histogram of items per forward pass
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing.util
 import time
 import weakref
 from typing import Any
@@ -41,9 +42,12 @@ def create_app(config: Config | None = None, *, wait_for_models: bool = False) -
     # Batch lines call the app's own routes, after clients' requests (api/low_priority.py)
     services = build_services(config, dispatch=low_priority.init_app(app))
     app.extensions["mmserve"] = services
-    # Flask has no "app stopped" hook: close when the app is collected or at interpreter exit
-    # (gunicorn's worker exits through sys.exit), saving index files with unsaved changes.
-    weakref.finalize(app, services.close)
+    # Flask has no "app stopped" hook: close (once) when the app is collected, at interpreter
+    # exit, or when the multiprocessing child serving it ends: granian's worker process
+    # leaves through os._exit, which skips atexit but runs multiprocessing's exit finalizers
+    # after the server has stopped. Closing saves index files with unsaved changes.
+    close = weakref.finalize(app, services.close)
+    multiprocessing.util.Finalize(app, close, exitpriority=0)
     errors.init_app(app)
     api.init_app(app)
     app.cli.add_command(models_command)  # `flask --app mmserve.app models` works too

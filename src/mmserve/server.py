@@ -1,9 +1,19 @@
-"""Running the app under gunicorn, in one process with threads.
+"""Running the app under granian, in one process with threads.
+
+Why granian: its HTTP side is Rust (hyper, tokio) and hands each request to a pool of Python
+threads, where gunicorn parsed HTTP and wrote sockets in Python, holding the GIL the model
+threads and request threads need. Measured with benchmarks/bench_http.py (the same Flask app
+and `minilm` model, alternating rounds, 2 busy cores, docs/benchmarks.md): against gunicorn's
+gthread worker with 64 threads, granian's WSGI mode was 9% faster at concurrency 1 and 10%
+at 16, used 8% less CPU per request, and its floor (GET /healthz at c=1) was 0.33 ms against
+0.54 ms.
 
 Why one process: dynamic batching needs concurrent requests to meet in one queue, and the
 inference workers (one single-threaded runtime call per core) release the GIL, so a single
 process keeps both cores busy. Several processes would each hold a copy of every model and
-split the traffic into smaller batches. `benchmarks/` measures this.
+split the traffic into smaller batches. `benchmarks/` measures this. granian forks that one
+worker from a small master, which starts a new one if it dies (as gunicorn's did), stops it
+on SIGTERM/SIGINT and kills it if it has not stopped within GRACEFUL_STOP_S.
 """
 
 from __future__ import annotations
@@ -12,17 +22,33 @@ import ctypes
 import ctypes.util
 import ipaddress
 import logging
-import ssl
+import sys
 import threading
 import time
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
 from typing import Any
 
-from gunicorn.app.base import BaseApplication
+from granian.constants import HTTPModes, Interfaces, SSLProtocols
+from granian.http import HTTP1Settings
+from granian.log import LogLevels
+from granian.server import Server
 
 from mmserve.config import Config
 from mmserve.errors import ConfigError
 
 log = logging.getLogger("mmserve.server")
+
+WSGIApp = Callable[..., Any]
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
+# Keep-alive: an idle connection is kept this long for its next request (gunicorn's
+# keepalive was 75 s too), longer than load balancers' idle timeouts (AWS ALB: 60 s), so the
+# server is never the side that closes a pooled connection a client is about to reuse.
+# hyper (granian's HTTP) has no separate idle timeout: its header read timeout runs from
+# the end of one response until the next request's headers are in.
+KEEPALIVE_S = 75
+GRACEFUL_STOP_S = 30  # requests in flight may finish, and the app close, in this long
 
 # glibc mallopt parameters (malloc.h). Measured by benchmarks/bench_memory.py with every
 # default model (RSS loaded / after one client ran every route / after 8 clients did):
@@ -80,6 +106,11 @@ def _trim_forever(libc: ctypes.CDLL) -> None:
             trimmed = True
 
 
+def setup_logging(level: str) -> None:
+    """Our log lines on stderr (granian's own records included: granian_logging)."""
+    logging.basicConfig(level=level.upper(), stream=sys.stderr, format=LOG_FORMAT)
+
+
 def limit_blas_threads() -> None:
     """One BLAS thread for numpy in the server. The products it runs (exact search, bridge
     mixing) are matrix-vector sized; OpenBLAS's threads spin between them, taking cores the
@@ -91,50 +122,84 @@ def limit_blas_threads() -> None:
     threadpool_limits(limits=1, user_api="blas")
 
 
-class GunicornServer(BaseApplication):  # type: ignore[misc]
-    def __init__(self, config: Config):
-        self.config = config
-        super().__init__()
+def run_wsgi(config: Config, build_app: Callable[[], WSGIApp]) -> None:
+    """Serve the app `build_app` returns under granian: one worker process of
+    `config.threads` request threads, built in that process (see run_in_worker)."""
+    server = Server(
+        "mmserve",  # granian's name for the target; the loader below builds the app
+        address=config.host,
+        port=config.port,
+        interface=Interfaces.WSGI,
+        workers=1,
+        respawn_failed_workers=True,  # a worker killed (out of memory, a crash) is replaced
+        blocking_threads=config.threads,
+        # The most granian allows: an idle request thread is ended after this long, and a
+        # thread that ends takes its per-thread state (SQLite connections) with it.
+        blocking_threads_idle_timeout=600,
+        http=HTTPModes.http1,
+        websockets=False,
+        http1_settings=HTTP1Settings(header_read_timeout=KEEPALIVE_S * 1000, keep_alive=True),
+        log_level=LogLevels(config.log_level),
+        log_dictconfig=granian_logging(config.log_level),
+        log_access=False,
+        # SIGTERM/SIGINT: stop accepting, let requests in flight finish, close the app
+        # (run_in_worker); a worker still busy after this long is killed.
+        workers_kill_timeout=GRACEFUL_STOP_S,
+        **tls_options(config),
+    )
+    server.serve(target_loader=partial(run_in_worker, config, build_app), wrap_loader=False)
 
-    def load_config(self) -> None:
-        options: dict[str, Any] = {
-            "bind": f"{self.config.host}:{self.config.port}",
-            "workers": 1,
-            "worker_class": "gthread",
-            "threads": self.config.threads,
-            # gthread's main thread keeps the heartbeat, so long requests are not killed;
-            # this only catches a wedged process.
-            "timeout": 120,
-            "graceful_timeout": 30,
-            "keepalive": 75,  # keep load balancers' and clients' pooled connections
-            "loglevel": self.config.log_level,
-            "accesslog": None,
-            "errorlog": "-",
-            "control_socket_disable": True,  # one server per port; nothing to steer at run time
-            **tls_options(self.config),
-        }
-        for key, value in options.items():
-            self.cfg.set(key, value)
 
-    def load(self) -> Any:
-        # Imported and built in the worker process (no preload), so the model threads and
-        # runtimes are created after the fork, where they run.
-        from mmserve.app import create_app
+def run_in_worker(config: Config, build_app: Callable[[], WSGIApp]) -> WSGIApp:
+    """Build the app in the worker process, after the fork, where its model threads and
+    runtimes run (gunicorn's no-preload did the same)."""
+    setup_logging(config.log_level)  # a no-op after a fork; a spawned worker starts bare
+    tune_malloc()
+    limit_blas_threads()
+    return build_app()
 
-        tune_malloc()
-        limit_blas_threads()
-        return create_app(self.config)
+
+def granian_logging(level: str) -> dict[str, Any]:
+    """granian's log records go to the root logger (stderr, our format); it would print
+    them to stdout in its own format otherwise. No access log (log_access=False)."""
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "filters": {"threads_warning": {"()": ThreadCountWarningFilter}},
+        "handlers": {},
+        "loggers": {
+            "_granian": {
+                "level": level.upper(),
+                "handlers": [],
+                "filters": ["threads_warning"],
+                "propagate": True,
+            }
+        },
+    }
+
+
+class ThreadCountWarningFilter(logging.Filter):
+    """Drop granian's warning that more request threads than 2 x cores + 1 are too many:
+    our request threads mostly wait on batches and models, and [server] threads is sized
+    so that minute-long requests (transcriptions) do not hold every thread."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Python threads, which seems quite high" not in record.getMessage()
 
 
 def tls_options(config: Config) -> dict[str, Any]:
-    """gunicorn's TLS settings from [tls]: TLS 1.2 or later; client certificates required
-    when client_ca is set."""
+    """granian's TLS settings from [tls]: TLS 1.2 or later (granian's default is 1.3 only);
+    client certificates required when client_ca is set."""
     tls = config.tls
     if not tls.enabled:
         return {}
-    options: dict[str, Any] = {"certfile": str(tls.certfile), "keyfile": str(tls.keyfile)}
+    options: dict[str, Any] = {
+        "ssl_cert": Path(tls.certfile),
+        "ssl_key": Path(tls.keyfile),
+        "ssl_protocol_min": SSLProtocols.tls12,
+    }
     if tls.client_ca is not None:
-        options |= {"ca_certs": str(tls.client_ca), "cert_reqs": ssl.CERT_REQUIRED}
+        options |= {"ssl_ca": Path(tls.client_ca), "ssl_client_verify": True}
     return options
 
 
@@ -177,4 +242,11 @@ def serve(config: Config) -> None:
         config.host,
         config.port,
     )
-    GunicornServer(config).run()
+    run_wsgi(config, partial(create_app_in_worker, config))
+
+
+def create_app_in_worker(config: Config) -> WSGIApp:
+    """mmserve's app; it closes itself when the worker process ends (app.create_app)."""
+    from mmserve.app import create_app  # imported in the worker: nothing of it in the master
+
+    return create_app(config)

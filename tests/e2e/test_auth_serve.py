@@ -9,6 +9,8 @@ import datetime as dt
 import ipaddress
 import os
 import signal
+import socket
+import ssl
 import subprocess
 import time
 from collections.abc import Iterator
@@ -195,6 +197,18 @@ def test_https_with_a_verified_certificate(tmp_path):
             requests.get(f"{base}/healthz", timeout=5)
         with pytest.raises(requests.ConnectionError):  # no plain HTTP on the TLS port
             requests.get(base.replace("https", "http") + "/healthz", timeout=5)
+        # A client that speaks only TLS 1.2 is served (granian's default would be 1.3 only)
+        port = int(base.rsplit(":", 1)[1])
+        assert tls_version(port, pki["ca"], ssl.TLSVersion.TLSv1_2) == "TLSv1.2"
+
+
+def tls_version(port: int, ca: Path, version: ssl.TLSVersion) -> str | None:
+    """The protocol a client that speaks only `version` gets from the server."""
+    context = ssl.create_default_context(cafile=str(ca))
+    context.minimum_version = context.maximum_version = version
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
+        with context.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
+            return tls.version()
 
 
 def test_client_certificates_when_a_client_ca_is_set(tmp_path):

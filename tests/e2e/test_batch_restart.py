@@ -37,10 +37,10 @@ def start_server(folder, log_name):
 
 
 def children(pid):
+    """The process ids of a running process's children (the server's worker)."""
     found = []
     for task in Path(f"/proc/{pid}/task").iterdir():
         found += [int(p) for p in (task / "children").read_text().split()]
-    assert found, "the server has no worker process"
     return found
 
 
@@ -62,9 +62,11 @@ def test_a_batch_resumes_after_kill_9_with_no_line_twice_or_lost(tmp_path):
             assert time.monotonic() < deadline, "the batch never got going"
             time.sleep(0.05)
     finally:
-        # The worker process (it runs the batch) first, then gunicorn's master: a crash,
+        # The worker process (it runs the batch) first, then the server's master: a crash,
         # with no graceful exit left to anyone.
-        for pid in children(process.pid):
+        workers = children(process.pid)
+        assert workers, "the server has no worker process"
+        for pid in workers:
             os.kill(pid, signal.SIGKILL)
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=10)

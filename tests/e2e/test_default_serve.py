@@ -28,7 +28,7 @@ def server(tmp_path_factory):
 
 
 def rss_bytes(pid: int) -> int:
-    """Resident memory of a process and its children (gunicorn's master and its worker)."""
+    """Resident memory of a process and its children (the server's master and its worker)."""
     children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
     total = 0
     for each in [pid, *map(int, children)]:

@@ -33,7 +33,7 @@ def start_server(data_dir, log_path, models="fake", **env_extra):
         "serve", "--port", str(port), "--models", models, "--data-dir", str(data_dir),
     ]  # fmt: skip
     with log_path.open("a") as log:
-        # Its own process group, so SIGKILL reaches gunicorn's worker (which does the writes)
+        # Its own process group, so SIGKILL reaches the server's worker (which does the writes)
         # and its master together.
         process = subprocess.Popen(
             command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True

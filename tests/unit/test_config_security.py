@@ -86,13 +86,14 @@ def test_exposure_check(tmp_path):
     check_exposure(Config(host="0.0.0.0", data_dir=tmp_path, auth=AuthConfig(mode="keys")))
 
 
-def test_tls_options_for_gunicorn(tmp_path):
+def test_tls_options_for_granian(tmp_path):
     for name in ("c.pem", "k.pem", "ca.pem"):
         (tmp_path / name).write_text("x")
     tls = TlsConfig(
         certfile=tmp_path / "c.pem", keyfile=tmp_path / "k.pem", client_ca=tmp_path / "ca.pem"
     )
     options = tls_options(Config(data_dir=tmp_path, tls=tls))
-    assert options["certfile"].endswith("c.pem") and options["ca_certs"].endswith("ca.pem")
-    assert options["cert_reqs"] == 2  # ssl.CERT_REQUIRED
+    assert options["ssl_cert"].name == "c.pem" and options["ssl_ca"].name == "ca.pem"
+    assert options["ssl_client_verify"] is True  # client certificates required
+    assert options["ssl_protocol_min"] == "tls1.2"  # granian's default would be 1.3 only
     assert tls_options(Config(data_dir=tmp_path)) == {}

@@ -4,8 +4,6 @@ configuration, and turning mmserve's errors into one-line CLI errors."""
 from __future__ import annotations
 
 import contextlib
-import logging
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -48,11 +46,3 @@ def load(config_path: Path | None, **overrides: Any) -> Config:
         if config.ray.enabled:
             require_ray()
         return config
-
-
-def setup_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level.upper(),
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-    )

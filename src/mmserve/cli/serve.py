@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from mmserve.cli.common import CONFIG_OPTION, DATA_DIR_OPTION, cli_errors, load, setup_logging
+from mmserve.cli.common import CONFIG_OPTION, DATA_DIR_OPTION, cli_errors, load
 from mmserve.config import LOG_LEVELS
 from mmserve.security_config import AUTH_MODES
 
@@ -44,9 +44,10 @@ from mmserve.security_config import AUTH_MODES
     help="Run the models as Ray Serve replicas on this cluster ([ray] config; needs mmserve[ray]).",
 )
 def serve(config_path: Path | None, **overrides: Any) -> None:
-    """Start the HTTP server (gunicorn, one process, threads)."""
+    """Start the HTTP server (granian, one process, threads)."""
     from mmserve.models.registry import create_model
     from mmserve.server import serve as run_server
+    from mmserve.server import setup_logging
 
     config = load(config_path, **overrides)
     setup_logging(config.log_level)

@@ -10,14 +10,17 @@ Why this shape:
   write transaction starts with BEGIN IMMEDIATE, which takes SQLite's write lock up front,
   so writers in *other processes* wait (busy_timeout) rather than failing halfway with
   SQLITE_BUSY when a read transaction tries to upgrade.
-- One connection per thread (sqlite3 connections must not be used by two threads at once);
-  all are closed by close().
+- One connection per thread (sqlite3 connections must not be used by two threads at once),
+  closed when its thread ends (the HTTP server ends request threads that stay idle and
+  starts new ones) and all by close().
 """
 
 from __future__ import annotations
 
+import itertools
 import sqlite3
 import threading
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -46,7 +49,8 @@ class Database:
         self.busy_timeout_s = busy_timeout_s
         self._write_lock = threading.Lock()
         self._local = threading.local()
-        self._connections: list[sqlite3.Connection] = []
+        self._connections: dict[int, sqlite3.Connection] = {}  # by _ThreadSlot number
+        self._slot_numbers = itertools.count()
         self._connections_lock = threading.Lock()
         self._closed = False
         self._create_schema()
@@ -69,8 +73,12 @@ class Database:
             conn.execute("PRAGMA synchronous=FULL")
             conn.execute("PRAGMA foreign_keys=ON")
             self._local.conn = conn
+            number = next(self._slot_numbers)
+            self._local.slot = slot = _ThreadSlot()
             with self._connections_lock:
-                self._connections.append(conn)
+                self._connections[number] = conn
+            # The thread's local storage is freed when it ends, and the slot with it.
+            weakref.finalize(slot, _release, self._connections, self._connections_lock, number)
         return conn
 
     @contextmanager
@@ -102,7 +110,7 @@ class Database:
     def close(self) -> None:
         with self._write_lock, self._connections_lock:
             self._closed = True
-            for conn in self._connections:
+            for conn in self._connections.values():
                 conn.close()
             self._connections.clear()
 
@@ -120,3 +128,15 @@ class Database:
             for statement in self.schema:
                 conn.execute(statement)
             conn.execute(f"PRAGMA user_version={self.schema_version}")
+
+
+class _ThreadSlot:
+    """Held only by one thread's local storage: collected when that thread ends."""
+
+
+def _release(connections: dict[int, sqlite3.Connection], lock: threading.Lock, number: int) -> None:
+    """Close the connection of a thread that ended (unless close() already did)."""
+    with lock:
+        conn = connections.pop(number, None)
+    if conn is not None:
+        conn.close()
