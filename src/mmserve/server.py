@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import dataclasses
 import ipaddress
 import logging
+import socket
 import sys
 import threading
 import time
@@ -125,6 +127,7 @@ def limit_blas_threads() -> None:
 def run_wsgi(config: Config, build_app: Callable[[], WSGIApp]) -> None:
     """Serve the app `build_app` returns under granian: one worker process of
     `config.threads` request threads, built in that process (see run_in_worker)."""
+    config = with_a_port(config)
     server = Server(
         "mmserve",  # granian's name for the target; the loader below builds the app
         address=config.host,
@@ -148,6 +151,18 @@ def run_wsgi(config: Config, build_app: Callable[[], WSGIApp]) -> None:
         **tls_options(config),
     )
     server.serve(target_loader=partial(run_in_worker, config, build_app), wrap_loader=False)
+
+
+def with_a_port(config: Config) -> Config:
+    """Port 0 ("any free port") made a real one here. granian binds the port in its worker
+    (and again in each one that replaces it), so given 0 it would listen on a port nobody
+    is told, and on another one after a restart."""
+    if config.port != 0:
+        return config
+    with socket.socket(socket.AF_INET6 if ":" in config.host else socket.AF_INET) as probe:
+        probe.bind((config.host.strip("[]"), 0))
+        port = probe.getsockname()[1]
+    return dataclasses.replace(config, port=port)
 
 
 def run_in_worker(config: Config, build_app: Callable[[], WSGIApp]) -> WSGIApp:
@@ -233,6 +248,7 @@ def check_exposure(config: Config) -> None:
 
 
 def serve(config: Config) -> None:
+    config = with_a_port(config)
     check_exposure(config)
     scheme = "https" if config.tls.enabled else "http"
     log.info(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -163,5 +164,25 @@ def test_a_worker_that_dies_is_replaced(tmp_path):
             f"{base}/v1/embeddings", json={"input": "hi", "model": "fake"}, timeout=10
         )
         assert answer.status_code == 200
+    finally:
+        assert stop(process) == 0, err.read_text()
+
+
+def test_port_0_serves_on_the_free_port_it_names(tmp_path):
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith("MMSERVE_")}
+    command = [*mmserve_command(), "serve", "--port", "0", "--models", "fake"]
+    err = tmp_path / "stderr.log"
+    with err.open("w") as stderr:
+        process = subprocess.Popen(
+            [*command, "--data-dir", str(tmp_path / "data")], stderr=stderr, env=inherited
+        )
+    try:
+        deadline = time.monotonic() + 30
+        while not (found := re.search(r"serving models fake on (http://\S+)", err.read_text())):
+            assert process.poll() is None and time.monotonic() < deadline, err.read_text()
+            time.sleep(0.1)
+        base = found.group(1)
+        assert not base.endswith(":0")
+        wait_until_ready(base, process, err)
     finally:
         assert stop(process) == 0, err.read_text()
