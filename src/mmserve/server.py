@@ -128,6 +128,7 @@ def run_wsgi(config: Config, build_app: Callable[[], WSGIApp]) -> None:
     """Serve the app `build_app` returns under granian: one worker process of
     `config.threads` request threads, built in that process (see run_in_worker)."""
     config = with_a_port(config)
+    setup_logging(config.log_level)  # granian's master logs through it too
     server = Server(
         "mmserve",  # granian's name for the target; the loader below builds the app
         address=config.host,
