@@ -4,9 +4,11 @@ Why granian: its HTTP side is Rust (hyper, tokio) and hands each request to a po
 threads, where gunicorn parsed HTTP and wrote sockets in Python, holding the GIL the model
 threads and request threads need. Measured with benchmarks/bench_http.py (the same Flask app
 and `minilm` model, alternating rounds, 2 busy cores, docs/benchmarks.md): against gunicorn's
-gthread worker with 64 threads, granian's WSGI mode was 9% faster at concurrency 1 and 10%
-at 16, used 8% less CPU per request, and its floor (GET /healthz at c=1) was 0.33 ms against
-0.54 ms.
+gthread worker with 64 threads, granian's WSGI mode (16 threads) was 9% faster at
+concurrency 1 and 10% at 16, used 8% less CPU per request, and its floor (GET /healthz at
+c=1) was 0.33 ms against 0.54 ms. Under granian, 64 threads and 16 measured alike (a pool
+grows only to the requests in flight), and 64 keep minute-long requests (transcriptions)
+from holding every thread.
 
 Why one process: dynamic batching needs concurrent requests to meet in one queue, and the
 inference workers (one single-threaded runtime call per core) release the GIL, so a single
@@ -147,7 +149,8 @@ def run_wsgi(config: Config, build_app: Callable[[], WSGIApp]) -> None:
         log_dictconfig=granian_logging(config.log_level),
         log_access=False,
         # SIGTERM/SIGINT: stop accepting, let requests in flight finish, close the app
-        # (run_in_worker); a worker still busy after this long is killed.
+        # (app.create_app hooks its close to the worker's exit); a worker still busy after
+        # this long is killed.
         workers_kill_timeout=GRACEFUL_STOP_S,
         **tls_options(config),
     )
