@@ -6,9 +6,9 @@ threads and request threads need. Measured with benchmarks/bench_http.py (the sa
 and `minilm` model, alternating rounds, 2 busy cores, docs/benchmarks.md): against gunicorn's
 gthread worker with 64 threads, granian's WSGI mode (16 threads) was 9% faster at
 concurrency 1 and 10% at 16, used 8% less CPU per request, and its floor (GET /healthz at
-c=1) was 0.33 ms against 0.54 ms. Under granian, 64 threads and 16 measured alike (a pool
-grows only to the requests in flight), and 64 keep minute-long requests (transcriptions)
-from holding every thread.
+c=1) was 0.33 ms against 0.54 ms. Under granian, 64 threads and 16 measured alike within
+the noise of short runs (its pool grows only to the requests in flight; bench_http.py
+compares them), and 64 keep minute-long requests (transcriptions) from holding them all.
 
 Why one process: dynamic batching needs concurrent requests to meet in one queue, and the
 inference workers (one single-threaded runtime call per core) release the GIL, so a single
