@@ -1,0 +1,158 @@
+"""CPU a request's own Python work costs: POST /v1/embeddings through the WSGI app, in-process.
+
+No HTTP server, no client, no model: the app is built with the fake model (384 dimensions,
+like MiniLM; tests/conftest.py builds the same app) and each request calls `app.wsgi_app`
+with a prepared WSGI environ, so what is measured is Flask's dispatch, mmserve's hooks
+(request id, body limit, auth, scope, usage, audit line, metrics), validation, the batcher's
+hand-off and the JSON response. Deterministic enough to compare two trees on a loaded
+machine: CPU time (time.process_time, every thread of this process) per request, the median
+of REPEATS runs, for auth off and for auth on with an API key. Then a cProfile top list.
+
+    python benchmarks/bench_request_cpu.py            # ~10 s
+    python benchmarks/bench_request_cpu.py --quick    # ~3 s, fewer requests
+    python benchmarks/bench_request_cpu.py --profile 25   # the 25 top functions by own time
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import json
+import pstats
+import random
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from workload import sentence
+
+REQUESTS = 2000  # per repeat
+REPEATS = 5
+WARMUP = 300
+DIMENSIONS = 384  # MiniLM's: the response's size matters (JSON encoding)
+
+
+def build_app(data_dir: Path, auth: bool) -> tuple[Any, str | None]:
+    from mmserve.app import create_app
+    from mmserve.config import Config, ModelConfig
+    from mmserve.security_config import AuthConfig
+
+    config = Config(
+        data_dir=data_dir,
+        models=(ModelConfig(id="fake", source=f"fake:dim={DIMENSIONS}"),),
+        auth=AuthConfig(mode="keys" if auth else "off"),
+    )
+    app = create_app(config, wait_for_models=True)
+    key = None
+    if auth:
+        _, key = app.extensions["mmserve"].security.keys.create("bench", ["embed"])
+    return app, key
+
+
+def environ(body: bytes, key: str | None) -> dict[str, Any]:
+    """A WSGI environ of POST /v1/embeddings, as an HTTP server would pass it."""
+    env = {
+        "REQUEST_METHOD": "POST",
+        "SCRIPT_NAME": "",
+        "PATH_INFO": "/v1/embeddings",
+        "QUERY_STRING": "",
+        "SERVER_NAME": "127.0.0.1",
+        "SERVER_PORT": "8000",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "REMOTE_ADDR": "127.0.0.1",
+        "CONTENT_TYPE": "application/json",
+        "CONTENT_LENGTH": str(len(body)),
+        "HTTP_HOST": "127.0.0.1:8000",
+        "wsgi.url_scheme": "http",
+        "wsgi.version": (1, 0),
+        "wsgi.errors": sys.stderr,
+        "wsgi.multithread": True,
+        "wsgi.multiprocess": False,
+        "wsgi.run_once": False,
+    }
+    if key is not None:
+        env["HTTP_AUTHORIZATION"] = f"Bearer {key}"
+    return env
+
+
+def sender(app: Any, key: str | None, run_id: str) -> Callable[[int], None]:
+    """send(n): n requests, each a new sentence, through the WSGI app; checks each is a 200."""
+    rng = random.Random(run_id)
+    counter = iter(range(10**9))
+
+    def start_response(status: str, headers: list[tuple[str, str]]) -> None:
+        if not status.startswith("200"):
+            raise RuntimeError(f"request failed: {status}")
+
+    def send(n: int) -> None:
+        bodies = [
+            json.dumps({"input": sentence(run_id, next(counter), rng), "model": "fake"}).encode()
+            for _ in range(n)
+        ]
+        for body in bodies:
+            env = environ(body, key)
+            env["wsgi.input"] = io.BytesIO(body)
+            result = app.wsgi_app(env, start_response)
+            b"".join(result)
+            if hasattr(result, "close"):
+                result.close()
+
+    return send
+
+
+def cpu_us_per_request(send: Callable[[int], None], requests: int, repeats: int) -> list[float]:
+    runs = []
+    for _ in range(repeats):
+        start = time.process_time()
+        send(requests)
+        runs.append(1e6 * (time.process_time() - start) / requests)
+    return runs
+
+
+def profile(send: Callable[[int], None], requests: int, top: int) -> str:
+    profiler = cProfile.Profile()
+    profiler.enable()
+    send(requests)
+    profiler.disable()
+    out = io.StringIO()
+    stats = pstats.Stats(profiler, stream=out)
+    stats.sort_stats("tottime").print_stats(top)
+    return out.getvalue()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="fewer requests (~3 s)")
+    parser.add_argument("--profile", type=int, default=20, metavar="N", help="top N (0: none)")
+    parser.add_argument("--only", choices=("off", "keys"), help="one setup only")
+    args = parser.parse_args()
+    requests, repeats = (500, 3) if args.quick else (REQUESTS, REPEATS)
+    setups = [args.only] if args.only else ["off", "keys"]
+    for name in setups:
+        with tempfile.TemporaryDirectory() as folder:
+            app, key = build_app(Path(folder), auth=name == "keys")
+            try:
+                send = sender(app, key, f"cpu-{name}")
+                send(WARMUP)
+                runs = cpu_us_per_request(send, requests, repeats)
+                print(
+                    f"auth {name:<4}: {statistics.median(runs):6.0f} us CPU per request "
+                    f"(median of {repeats} x {requests}; runs "
+                    f"{', '.join(f'{r:.0f}' for r in runs)})",
+                    flush=True,
+                )
+                if args.profile:
+                    print(profile(send, requests // 2, args.profile))
+            finally:
+                services = app.extensions["mmserve"]
+                services.pool.stop()
+                services.security.close()
+
+
+if __name__ == "__main__":
+    main()
