@@ -94,17 +94,16 @@ def cpu_ms_per_request(result: LoadResult) -> float:
 def auth_cpu_us(data_dir: Path, key: str) -> float:
     """CPU microseconds of one request's auth work, in this process (no HTTP, no model):
     the key, the scope, a rate token, the quota, two usage counts and the audit line."""
-    from mmserve.config import Config
     from mmserve.security_config import AuthConfig
+    from mmserve.services.audit import AuditLog
     from mmserve.services.auth import Authenticator
     from mmserve.services.ratelimit import RateLimiter
-    from mmserve.services.security import audit_logger
     from mmserve.services.usage import UsageMeter
     from mmserve.store.keys import KeyStore, open_auth_db
     from mmserve.store.usage import UsageStore
 
     db = open_auth_db(data_dir)
-    audit = audit_logger(Config(data_dir=data_dir / "audit-bench"))
+    audit = AuditLog(data_dir / "audit-bench")
     try:
         authenticator = Authenticator(AuthConfig(mode="keys"), KeyStore(db))
         limiter, meter = RateLimiter(), UsageMeter(UsageStore(db))
@@ -129,12 +128,11 @@ def auth_cpu_us(data_dir: Path, key: str) -> float:
             meter.check_quota(principal.name, principal.quotas, "day", ("text_tokens",))
             meter.add(principal.name, "requests", 1)
             meter.add(principal.name, "text_tokens", 17)
-            audit.info(json.dumps(record))
+            audit.write(record)
         return 1e6 * (time.process_time() - start) / HOOK_CALLS
     finally:
         db.close()
-        for handler in list(audit.handlers):
-            handler.close()
+        audit.close()
 
 
 def main() -> None:

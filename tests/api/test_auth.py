@@ -122,8 +122,6 @@ def test_the_audit_log_says_who_did_what_without_secrets(make_auth_app, tmp_path
     client = app.test_client()
     client.post("/v1/embeddings", json=EMBED, headers=bearer(key))
     client.post("/v1/embeddings", json=EMBED)
-    for handler in app.extensions["mmserve"].security.audit.handlers:
-        handler.flush()
     text = (tmp_path / "data" / "audit" / "audit.log").read_text()
     records = [json.loads(line) for line in text.splitlines()]
     assert [(r["who"], r["status"], r["route"]) for r in records] == [

@@ -9,7 +9,6 @@ usage is still counted.
 from __future__ import annotations
 
 import hmac
-import json
 import time
 from functools import partial
 from typing import Any
@@ -178,7 +177,7 @@ def _finish(response: Response) -> Response:
     if request.url_rule is not None and request.url_rule.rule.startswith("/v1/collections"):
         _record_ownership(sec, response)
     if sec.audit is not None and g.get("scope", OPEN) != OPEN:
-        sec.audit.info(json.dumps(_audit_record(response.status_code)))
+        sec.audit.write(_audit_record(response.status_code))
     return response
 
 

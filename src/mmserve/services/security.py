@@ -5,14 +5,13 @@ audit log. Flask-free; mmserve.api.security reads requests and calls it.
 
 from __future__ import annotations
 
-import logging
-import logging.handlers
 from dataclasses import dataclass
 from typing import Any
 
 from mmserve.config import Config
 from mmserve.metrics import Metrics
 from mmserve.security_config import AuthConfig
+from mmserve.services.audit import AUDIT_FOLDER, AuditLog
 from mmserve.services.auth import Authenticator
 from mmserve.services.ratelimit import RateLimiter
 from mmserve.services.usage import UsageMeter
@@ -20,10 +19,6 @@ from mmserve.store.access import CollectionAccess
 from mmserve.store.db import Database
 from mmserve.store.keys import KeyStore, open_auth_db
 from mmserve.store.usage import UsageStore
-
-AUDIT_FOLDER = "audit"  # under config.data_dir
-AUDIT_MAX_BYTES = 10 * 1024 * 1024
-AUDIT_BACKUPS = 5
 
 
 @dataclass
@@ -35,7 +30,7 @@ class Security:
     limiter: RateLimiter
     meter: UsageMeter
     access: CollectionAccess
-    audit: logging.Logger | None
+    audit: AuditLog | None
 
     def start(self) -> None:
         """Start flushing usage in the background (create_app, once the app is built)."""
@@ -45,9 +40,7 @@ class Security:
         """Write pending usage and close files; the app serves no more requests."""
         self.meter.close()
         if self.audit is not None:
-            for handler in list(self.audit.handlers):
-                handler.close()
-                self.audit.removeHandler(handler)
+            self.audit.close()
         self.db.close()
 
 
@@ -69,22 +62,8 @@ def build_security(config: Config, metrics: Metrics) -> Security:
         limiter=RateLimiter(),
         meter=meter,
         access=CollectionAccess(db),
-        audit=audit_logger(config) if config.auth.audit else None,
+        audit=AuditLog(config.data_dir / AUDIT_FOLDER) if config.auth.audit else None,
     )
-
-
-def audit_logger(config: Config) -> logging.Logger:
-    folder = config.data_dir / AUDIT_FOLDER
-    folder.mkdir(parents=True, exist_ok=True)
-    # A logger of its own, outside logging's tree: no propagation to the server log, and
-    # apps in one process (tests) do not share handlers.
-    logger = logging.Logger("mmserve.audit", logging.INFO)
-    handler = logging.handlers.RotatingFileHandler(
-        folder / "audit.log", maxBytes=AUDIT_MAX_BYTES, backupCount=AUDIT_BACKUPS, delay=True
-    )
-    handler.setFormatter(logging.Formatter("%(message)s"))
-    logger.addHandler(handler)
-    return logger
 
 
 def usage_counter(metrics: Metrics) -> Any:
