@@ -22,10 +22,11 @@ def _begin() -> None:
     g.request_id = sent if _SAFE_REQUEST_ID.fullmatch(sent) else uuid.uuid4().hex
     limit, setting = body_limit()
     request.max_content_length = limit  # also bounds a body sent without Content-Length
-    if request.content_length is not None and request.content_length > limit:
+    length = request.content_length  # parsed from the header at each read: read it once
+    if length is not None and length > limit:
         # Refused from the header, before a byte of the body is read.
         raise PayloadTooLarge(
-            f"request body is {request.content_length:,} bytes; the limit is {limit:,} ({setting})",
+            f"request body is {length:,} bytes; the limit is {limit:,} ({setting})",
             code="body_too_large",
         )
 
@@ -49,11 +50,15 @@ def body_limit() -> tuple[int, str]:
 
 def _finish(response: Response) -> Response:
     response.headers[REQUEST_ID_HEADER] = g.get("request_id", "")
-    route = request.url_rule.rule if request.url_rule else "unmatched"
-    if "started_at" in g:
-        services().metrics.http_latency.labels(
-            method=request.method, route=route, status=str(response.status_code)
-        ).observe(time.perf_counter() - g.started_at)
+    started_at = g.get("started_at")
+    if started_at is not None:
+        rule = request.url_rule
+        services().metrics.observe_http(
+            request.method,
+            rule.rule if rule else "unmatched",
+            response.status_code,
+            time.perf_counter() - started_at,
+        )
     return response
 
 

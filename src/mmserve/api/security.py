@@ -58,25 +58,25 @@ def init_app(app: Flask) -> None:
 
 
 def _authorize() -> None:
-    rule = request.url_rule.rule if request.url_rule else None
-    if rule is None or request.method == "OPTIONS":
+    url_rule, method = request.url_rule, request.method
+    if url_rule is None or method == "OPTIONS":
         return  # an unknown route answers 404; a CORS preflight carries no credential
-    method = "GET" if request.method == "HEAD" else request.method
-    scope = scope_of(method, rule)
+    rule = url_rule.rule
+    scope = scope_of("GET" if method == "HEAD" else method, rule)
     g.scope = scope
     if scope == OPEN:
         return
     sec = security()
-    batch_line = bool(request.environ.get(BATCH_ENVIRON_KEY))
+    environ = request.environ
+    batch_line = bool(environ.get(BATCH_ENVIRON_KEY))
     if batch_line and sec.config.enabled:
         # A batch line runs as the batch's creator, recorded at creation and passed in an
         # environ key no client can set (api/low_priority.py); a key is re-read, so a
         # revoked or expired one stops the batch at its next line.
-        principal = sec.authenticator.batch_principal(request.environ.get(BATCH_OWNER_KEY))
+        principal = sec.authenticator.batch_principal(environ.get(BATCH_OWNER_KEY))
     else:
-        credential = credential_from(
-            request.headers.get("Authorization"), request.headers.get("X-API-Key")
-        )
+        headers = request.headers
+        credential = credential_from(headers.get("Authorization"), headers.get("X-API-Key"))
         if rule == "/metrics" and _is_metrics_token(sec.config, credential):
             return
         principal = sec.authenticator.authenticate(credential, request.remote_addr or "unknown")
@@ -172,9 +172,12 @@ def _is_metrics_token(config: AuthConfig, credential: str | None) -> bool:
 
 
 def _finish(response: Response) -> Response:
-    response.headers.update(g.get("rate_headers", {}))
+    rate_headers = g.get("rate_headers")
+    if rate_headers:
+        response.headers.update(rate_headers)
     sec = security()
-    if request.url_rule is not None and request.url_rule.rule.startswith("/v1/collections"):
+    url_rule = request.url_rule
+    if url_rule is not None and url_rule.rule.startswith("/v1/collections"):
         _record_ownership(sec, response)
     if sec.audit is not None and g.get("scope", OPEN) != OPEN:
         sec.audit.write(_audit_record(response.status_code))
@@ -190,18 +193,17 @@ def _release(_: BaseException | None) -> None:
 def _audit_record(status: int) -> dict[str, Any]:
     """Who did what, when, with what outcome: never a body, a header value or a secret."""
     principal: Principal | None = g.get("principal")
-    view_args = request.view_args or {}
-    model = _model_named()
+    url_rule = request.url_rule
     return {
         "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "request_id": g.get("request_id"),
         "who": principal.name if principal else None,
         "kind": principal.kind if principal else None,
         "method": request.method,
-        "route": request.url_rule.rule if request.url_rule else None,
+        "route": url_rule.rule if url_rule else None,
         "scope": g.get("scope"),
-        "collection": view_args.get("name"),
-        "model": model,
+        "collection": (request.view_args or {}).get("name"),
+        "model": _model_named(),
         "status": status,
         "outcome": "ok" if status < 400 else "refused" if status < 500 else "error",
     }

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mmserve.errors import QuotaExceeded
+from mmserve.metrics import labelled
 from mmserve.store.usage import UsageStore
 
 log = logging.getLogger("mmserve.usage")
@@ -69,7 +70,7 @@ class UsageMeter:
         self.store = store
         self.flush_s = flush_s
         self.clock = clock
-        self.counter = counter
+        self.counter = labelled(counter) if counter is not None else None  # (key, unit)
         self._pending: defaultdict[tuple[str, str, str], float] = defaultdict(float)
         self._writing: Mapping[tuple[str, str, str], float] = {}
         self._lock = threading.Lock()
@@ -95,7 +96,7 @@ class UsageMeter:
         with self._lock:
             self._pending[(principal, day, unit)] += amount
         if self.counter is not None:
-            self.counter.labels(key=principal, unit=unit).inc(amount)
+            self.counter(principal, unit).inc(amount)
 
     def totals(self, principal: str, period: Period) -> dict[str, float]:
         """Stored plus pending amounts of `principal` in `period`."""
