@@ -8,7 +8,8 @@ hand-off and the JSON response. CPU time (time.process_time, every thread of thi
 per request, for auth off and for auth on with an API key, over REPEATS runs: the lowest
 and the median. Other work on the machine only adds to a run's CPU time (shared caches and
 cores), so on a loaded machine the lowest is the steadier figure for comparing two trees.
-Then a cProfile top list.
+Then a cProfile top list. `naive` is the tutorial endpoint of naive_app.py (no hooks, no
+batcher, the standard library's JSON encoder) on the same fake model, for scale.
 
     python benchmarks/bench_request_cpu.py            # ~10 s
     python benchmarks/bench_request_cpu.py --quick    # ~3 s, fewer requests
@@ -37,6 +38,7 @@ REQUESTS = 1500  # per repeat
 REPEATS = 7
 WARMUP = 300
 DIMENSIONS = 384  # MiniLM's: the response's size matters (JSON encoding)
+SETUPS = ("off", "keys", "naive")  # auth off, auth on with an API key, naive_app.py
 
 
 def build_app(data_dir: Path, auth: bool) -> tuple[Any, str | None]:
@@ -54,6 +56,20 @@ def build_app(data_dir: Path, auth: bool) -> tuple[Any, str | None]:
     if auth:
         _, key = app.extensions["mmserve"].security.keys.create("bench", ["embed"])
     return app, key
+
+
+def build_naive_app() -> Any:
+    from flask import Flask
+    from naive_app import bp
+
+    from mmserve.models.registry import create_model
+
+    model = create_model("fake", f"fake:dim={DIMENSIONS}")
+    model.load()
+    app = Flask("naive")
+    app.extensions["naive_model"] = model
+    app.register_blueprint(bp)
+    return app
 
 
 def environ(body: bytes, key: str | None) -> dict[str, Any]:
@@ -131,19 +147,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer requests (~3 s)")
     parser.add_argument("--profile", type=int, default=20, metavar="N", help="top N (0: none)")
-    parser.add_argument("--only", choices=("off", "keys"), help="one setup only")
+    parser.add_argument("--only", choices=SETUPS, help="one setup only")
     args = parser.parse_args()
     requests, repeats = (500, 3) if args.quick else (REQUESTS, REPEATS)
-    setups = [args.only] if args.only else ["off", "keys"]
-    for name in setups:
+    for name in [args.only] if args.only else SETUPS:
         with tempfile.TemporaryDirectory() as folder:
-            app, key = build_app(Path(folder), auth=name == "keys")
+            if name == "naive":
+                app, key = build_naive_app(), None
+            else:
+                app, key = build_app(Path(folder), auth=name == "keys")
             try:
                 send = sender(app, key, f"cpu-{name}")
                 send(WARMUP)
                 runs = cpu_us_per_request(send, requests, repeats)
                 print(
-                    f"auth {name:<4}: {min(runs):6.0f} us CPU per request (lowest of "
+                    f"{name:<5}: {min(runs):6.0f} us CPU per request (lowest of "
                     f"{repeats} x {requests}; median {statistics.median(runs):.0f}; runs "
                     f"{', '.join(f'{r:.0f}' for r in runs)})",
                     flush=True,
@@ -151,9 +169,10 @@ def main() -> None:
                 if args.profile:
                     print(profile(send, requests // 2, args.profile))
             finally:
-                services = app.extensions["mmserve"]
-                services.pool.stop()
-                services.security.close()
+                services = app.extensions.get("mmserve")
+                if services is not None:
+                    services.pool.stop()
+                    services.security.close()
 
 
 if __name__ == "__main__":

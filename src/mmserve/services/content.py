@@ -4,7 +4,7 @@
     parse_inputs(value, *, config=None, field="input", image_min_side=None) -> list[Content]
     image_side(pool, model) -> the named model's image_min_side, for parse_*
     embed_contents(pool, contents, *, model=None, timeout_s, request_id=None, params=None)
-        -> Embedded(model_id, vectors, payloads)
+        -> Embedded(model_id, vectors, payloads, text_tokens)
     modality_capability(modality) -> EMBED_TEXT | EMBED_IMAGE | EMBED_AUDIO
 
 A value is a string (text, as the OpenAI embeddings API takes it) or a content part:
@@ -58,7 +58,8 @@ class Content:
 class Embedded:
     model_id: str
     vectors: list[np.ndarray]  # one (dim,) float32 per content, in order
-    payloads: list[Any]  # what preprocess made of each (tokens for usage counts)
+    payloads: list[Any]  # what preprocess made of each
+    text_tokens: int  # tokens of the text contents: metered, and a response's usage
 
 
 def modality_capability(modality: str) -> str:
@@ -249,11 +250,12 @@ def embed_contents(
         _preprocess(runner.model, c.value, name) for c, name in zip(contents, names, strict=True)
     ]
     vectors = runner.infer(payloads, timeout_s, request_id)
-    count = getattr(runner.model, "count_tokens", None)
-    if count is not None:
-        texts = [p for c, p in zip(contents, payloads, strict=True) if c.modality == "text"]
-        metering.add("text_tokens", sum(count(p) for p in texts))
-    return Embedded(runner.model.id, [np.asarray(v, dtype=np.float32) for v in vectors], payloads)
+    count = runner.model.count_tokens
+    tokens = sum(count(p) for c, p in zip(contents, payloads, strict=True) if c.modality == "text")
+    metering.add("text_tokens", tokens)
+    return Embedded(
+        runner.model.id, [np.asarray(v, dtype=np.float32) for v in vectors], payloads, tokens
+    )
 
 
 def _default_runner(pool: ModelPool, needed: list[str]) -> Any:

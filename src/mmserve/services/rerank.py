@@ -54,16 +54,9 @@ def rank(
     vectors = l2_normalise(np.stack(embedded.vectors))
     scores = vectors[1:] @ vectors[0]  # (documents,)
     order = np.argsort(-scores, kind="stable")[: top_n or len(documents)]
-    served = pool.get(embedded.model_id).model
-    contents = [query, *documents]
-    tokens = sum(
-        served.count_tokens(p)
-        for c, p in zip(contents, embedded.payloads, strict=True)
-        if c.modality == "text"
-    )
     return Ranking(
         embedded.model_id,
         [int(i) for i in order],
         [round(float(scores[i]), 6) for i in order],
-        tokens,
+        embedded.text_tokens,
     )

@@ -48,12 +48,7 @@ def create_embeddings() -> Any:
         request_id=g.get("request_id"),
         params=["input"] if single else None,
     )
-    model = svc.pool.get(embedded.model_id).model
-    tokens = sum(
-        model.count_tokens(p)
-        for c, p in zip(contents, embedded.payloads, strict=True)
-        if c.modality == "text"
-    )
+    tokens = embedded.text_tokens
     return jsonify(
         {
             "object": "list",
