@@ -72,6 +72,17 @@ def test_a_lone_surrogate_anywhere_in_a_json_body_is_refused_naming_its_field(cl
     assert post_raw(client, "/v1/embeddings", '{"input": "\\ud83d\\ude00"}').status_code == 200
 
 
+def test_a_lone_surrogate_as_raw_utf8_bytes_is_refused_too(client):
+    # ED A0 80: U+D800 written as UTF-8, which a strict encoder never writes but json.loads
+    # reads; among other escapes, so both of the body's surrogate checks run.
+    body = b'{"input": ["tab\\there", "\xed\xa0\x80"]}'
+    found = error(client.post("/v1/embeddings", data=body, content_type="application/json"))
+    assert (found["param"], found["code"]) == ("input[1]", "invalid_unicode")
+    fine = b'{"input": ["tab\\there", "\\u00e9t\xc3\xa9"]}'  # escapes and UTF-8, no surrogate
+    response = client.post("/v1/embeddings", data=fine, content_type="application/json")
+    assert response.status_code == 200, response.get_json()
+
+
 def test_a_filter_field_with_nul_is_refused(client):
     client.post("/v1/collections", json={"name": "c", "model": "fake"})
     client.post("/v1/collections/c/items", json={"items": [{"id": "a", "content": "x"}]})

@@ -16,7 +16,10 @@ from mmserve.services.state import Services
 M = TypeVar("M", bound=BaseModel)
 # A surrogate code point in a JSON body: escaped (\udc80) or raw UTF-8 (ED A0..BF xx), which
 # json.loads lets through. Bodies without one (nearly all) skip the walk of the parsed value.
-SURROGATE = re.compile(rb"\\[uU][dD][89a-fA-F]|\xed[\xa0-\xbf]")
+# Two patterns, each looked for only if its first byte is there (memchr, ~1 us for 80 KB):
+# one alternation of both was matched at every byte, ~500 us for an 80 KB base64 image.
+ESCAPED_SURROGATE = re.compile(rb"\\[uU][dD][89a-fA-F]")
+RAW_SURROGATE = re.compile(rb"\xed[\xa0-\xbf]")
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -51,13 +54,20 @@ def parse_body(schema: type[M]) -> M:
         raise InvalidRequest(f"request body is not valid JSON: {e}", code="invalid_json") from None
     if not isinstance(data, dict):
         raise InvalidRequest("request body must be a JSON object", code="invalid_json")
-    if SURROGATE.search(raw):
+    if may_hold_surrogates(raw):
         reject_lone_surrogates(data)
     g.mmserve_json = data  # parsed once: the audit log reads its "model" from here
     try:
         return schema.model_validate(data)
     except ValidationError as e:
         raise schema_error(e) from None
+
+
+def may_hold_surrogates(raw: bytes) -> bool:
+    return bool(
+        (b"\\" in raw and ESCAPED_SURROGATE.search(raw))
+        or (b"\xed" in raw and RAW_SURROGATE.search(raw))
+    )
 
 
 def reject_lone_surrogates(value: Any, where: str = "") -> None:
