@@ -7,12 +7,13 @@ with a prepared WSGI environ, so what is measured is Flask's dispatch, mmserve's
 hand-off and the JSON response. CPU time (time.process_time, every thread of this process)
 per request, for auth off and for auth on with an API key, over REPEATS runs: the lowest
 and the median. Other work on the machine only adds to a run's CPU time (shared caches and
-cores), so on a loaded machine the lowest is the steadier figure for comparing two trees.
+cores), so on a loaded machine the lowest is the steadier figure for comparing two trees;
+the Python function calls per request (counted by cProfile) do not depend on load at all.
 Then a cProfile top list. `naive` is the tutorial endpoint of naive_app.py (no hooks, no
 batcher, the standard library's JSON encoder) on the same fake model, for scale.
 
-    python benchmarks/bench_request_cpu.py            # ~10 s
-    python benchmarks/bench_request_cpu.py --quick    # ~3 s, fewer requests
+    python benchmarks/bench_request_cpu.py            # ~15 s
+    python benchmarks/bench_request_cpu.py --quick    # ~5 s, fewer runs
     python benchmarks/bench_request_cpu.py --profile 25   # the 25 top functions by own time
 """
 
@@ -34,8 +35,9 @@ from typing import Any
 
 from workload import sentence
 
-REQUESTS = 1500  # per repeat
-REPEATS = 7
+REQUESTS = 400  # per run
+REPEATS = 15  # many short runs: the lowest catches the machine's quiet moments
+PROFILED = 500  # requests under cProfile: its call count per request does not vary with load
 WARMUP = 300
 DIMENSIONS = 384  # MiniLM's: the response's size matters (JSON encoding)
 SETUPS = ("off", "keys", "naive")  # auth off, auth on with an API key, naive_app.py
@@ -132,15 +134,17 @@ def cpu_us_per_request(send: Callable[[int], None], requests: int, repeats: int)
     return runs
 
 
-def profile(send: Callable[[int], None], requests: int, top: int) -> str:
+def profile(send: Callable[[int], None], requests: int) -> pstats.Stats:
     profiler = cProfile.Profile()
     profiler.enable()
     send(requests)
     profiler.disable()
-    out = io.StringIO()
-    stats = pstats.Stats(profiler, stream=out)
+    return pstats.Stats(profiler, stream=io.StringIO())
+
+
+def top_list(stats: pstats.Stats, top: int) -> str:
     stats.sort_stats("tottime").print_stats(top)
-    return out.getvalue()
+    return stats.stream.getvalue()  # type: ignore[attr-defined]
 
 
 def main() -> None:
@@ -149,7 +153,7 @@ def main() -> None:
     parser.add_argument("--profile", type=int, default=20, metavar="N", help="top N (0: none)")
     parser.add_argument("--only", choices=SETUPS, help="one setup only")
     args = parser.parse_args()
-    requests, repeats = (500, 3) if args.quick else (REQUESTS, REPEATS)
+    requests, repeats = (REQUESTS, 3) if args.quick else (REQUESTS, REPEATS)
     for name in [args.only] if args.only else SETUPS:
         with tempfile.TemporaryDirectory() as folder:
             if name == "naive":
@@ -160,14 +164,16 @@ def main() -> None:
                 send = sender(app, key, f"cpu-{name}")
                 send(WARMUP)
                 runs = cpu_us_per_request(send, requests, repeats)
+                stats = profile(send, PROFILED)
+                calls = stats.total_calls / PROFILED  # type: ignore[attr-defined]
                 print(
-                    f"{name:<5}: {min(runs):6.0f} us CPU per request (lowest of "
-                    f"{repeats} x {requests}; median {statistics.median(runs):.0f}; runs "
-                    f"{', '.join(f'{r:.0f}' for r in runs)})",
+                    f"{name:<5}: {min(runs):4.0f} us CPU per request (lowest of {repeats} x "
+                    f"{requests}; median {statistics.median(runs):.0f}), "
+                    f"{calls:.0f} Python calls per request",
                     flush=True,
                 )
                 if args.profile:
-                    print(profile(send, requests // 2, args.profile))
+                    print(top_list(stats, args.profile))
             finally:
                 services = app.extensions.get("mmserve")
                 if services is not None:
