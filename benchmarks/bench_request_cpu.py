@@ -15,6 +15,7 @@ batcher, the standard library's JSON encoder) on the same fake model, for scale.
     python benchmarks/bench_request_cpu.py            # ~15 s
     python benchmarks/bench_request_cpu.py --quick    # ~5 s, fewer runs
     python benchmarks/bench_request_cpu.py --profile 25   # the 25 top functions by own time
+    python benchmarks/bench_request_cpu.py --compare BEFORE/src AFTER/src   # two trees, ~1 min
 """
 
 from __future__ import annotations
@@ -23,12 +24,16 @@ import argparse
 import cProfile
 import io
 import json
+import os
 import pstats
 import random
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +41,7 @@ from workload import sentence
 
 REQUESTS = 400  # per run
 REPEATS = 15  # many short runs: the lowest catches the machine's quiet moments
+COMPARE_ROUNDS = 20  # pairs of runs in --compare
 PROFILED = 500  # requests under cProfile: its call count per request does not vary with load
 WARMUP = 300
 DIMENSIONS = 384  # MiniLM's: the response's size matters (JSON encoding)
@@ -156,38 +162,114 @@ def top_list(stats: pstats.Stats, top: int) -> str:
     return stats.stream.getvalue()  # type: ignore[attr-defined]
 
 
+@contextmanager
+def opened(name: str) -> Iterator[Sender]:
+    """A warmed-up Sender to the app of setup `name`, closed afterwards."""
+    with tempfile.TemporaryDirectory() as folder:
+        if name == "naive":
+            app, key = build_naive_app(), None
+        else:
+            app, key = build_app(Path(folder), auth=name == "keys")
+        try:
+            sender = Sender(app, key, f"cpu-{name}")
+            sender.send(sender.prepare(WARMUP))
+            yield sender
+        finally:
+            services = app.extensions.get("mmserve")
+            if services is not None:  # before the data directory goes
+                services.pool.stop()
+                services.close()
+
+
+def measure_here(setups: list[str], repeats: int, top: int) -> None:
+    for name in setups:
+        with opened(name) as sender:
+            runs = cpu_us_per_request(sender, REQUESTS, repeats)
+            stats = profile(sender, PROFILED)
+            calls = stats.total_calls / PROFILED  # type: ignore[attr-defined]
+            print(
+                f"{name:<5}: {min(runs):4.0f} us CPU per request (lowest of {repeats} x "
+                f"{REQUESTS}; median {statistics.median(runs):.0f}), "
+                f"{calls:.0f} Python calls per request",
+                flush=True,
+            )
+            if top:
+                print(top_list(stats, top))
+
+
+def worker(name: str) -> None:
+    """--worker: answer each "run" line on stdin with one run's CPU us per request."""
+    with opened(name) as sender:
+        print("ready", flush=True)
+        for line in sys.stdin:
+            if line.strip() != "run":
+                break
+            print(cpu_us_per_request(sender, REQUESTS, 1)[0], flush=True)
+
+
+class Worker:
+    """One setup of one source tree, in a process of its own (--worker), measured on request."""
+
+    def __init__(self, src: str, name: str):
+        env = {**os.environ, "PYTHONPATH": str(Path(src).resolve())}
+        command = [sys.executable, __file__, "--worker", name]
+        self.process = subprocess.Popen(
+            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env
+        )
+        self.ask, self.answer = self.process.stdin, self.process.stdout
+        if self.ask is None or self.answer is None or self.answer.readline() != "ready\n":
+            raise RuntimeError(f"the worker of {src} ({name}) did not start")
+
+    def run(self) -> float:
+        self.ask.write("run\n")
+        self.ask.flush()
+        return float(self.answer.readline())
+
+    def close(self) -> None:
+        self.ask.close()
+        self.process.wait()
+
+
+def compare(before_src: str, after_src: str, setups: list[str], rounds: int) -> None:
+    """Two trees, each in a worker process of its own, measured in alternating runs (the
+    order flips each round), so both see the same load; after/before per pair of runs."""
+    for name in setups:
+        workers = [Worker(before_src, name), Worker(after_src, name)]
+        runs: list[list[float]] = [[], []]
+        for round_ in range(rounds):
+            for index in (0, 1) if round_ % 2 == 0 else (1, 0):
+                runs[index].append(workers[index].run())
+        for worker_ in workers:
+            worker_.close()
+        ratios = [after / before for before, after in zip(*runs, strict=True)]
+        print(
+            f"{name:<5}: before {min(runs[0]):4.0f} us (median {statistics.median(runs[0]):.0f})"
+            f", after {min(runs[1]):4.0f} us (median {statistics.median(runs[1]):.0f}); "
+            f"after/before median of {rounds} pairs {statistics.median(ratios):.3f}",
+            flush=True,
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="fewer requests (~3 s)")
+    parser.add_argument("--quick", action="store_true", help="fewer runs (~5 s)")
     parser.add_argument("--profile", type=int, default=20, metavar="N", help="top N (0: none)")
     parser.add_argument("--only", choices=SETUPS, help="one setup only")
+    parser.add_argument(
+        "--compare",
+        nargs=2,
+        metavar=("BEFORE_SRC", "AFTER_SRC"),
+        help="two source trees (their src/ folders), measured in alternating runs",
+    )
+    parser.add_argument("--worker", choices=SETUPS, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    requests, repeats = (REQUESTS, 3) if args.quick else (REQUESTS, REPEATS)
-    for name in [args.only] if args.only else SETUPS:
-        with tempfile.TemporaryDirectory() as folder:
-            if name == "naive":
-                app, key = build_naive_app(), None
-            else:
-                app, key = build_app(Path(folder), auth=name == "keys")
-            try:
-                sender = Sender(app, key, f"cpu-{name}")
-                sender.send(sender.prepare(WARMUP))
-                runs = cpu_us_per_request(sender, requests, repeats)
-                stats = profile(sender, PROFILED)
-                calls = stats.total_calls / PROFILED  # type: ignore[attr-defined]
-                print(
-                    f"{name:<5}: {min(runs):4.0f} us CPU per request (lowest of {repeats} x "
-                    f"{requests}; median {statistics.median(runs):.0f}), "
-                    f"{calls:.0f} Python calls per request",
-                    flush=True,
-                )
-                if args.profile:
-                    print(top_list(stats, args.profile))
-            finally:
-                services = app.extensions.get("mmserve")
-                if services is not None:  # before the data directory goes
-                    services.pool.stop()
-                    services.close()
+    setups = [args.only] if args.only else list(SETUPS)
+    if args.worker:
+        worker(args.worker)
+    elif args.compare:
+        compare(*args.compare, setups, COMPARE_ROUNDS // 4 if args.quick else COMPARE_ROUNDS)
+    else:
+        measure_here(setups, 3 if args.quick else REPEATS, args.profile)
 
 
 if __name__ == "__main__":
