@@ -12,7 +12,7 @@ the Python function calls per request (counted by cProfile) do not depend on loa
 Then a cProfile top list. `naive` is the tutorial endpoint of naive_app.py (no hooks, no
 batcher, the standard library's JSON encoder) on the same fake model, for scale.
 
-    python benchmarks/bench_request_cpu.py            # ~15 s
+    python benchmarks/bench_request_cpu.py            # ~20 s
     python benchmarks/bench_request_cpu.py --quick    # ~5 s, fewer runs
     python benchmarks/bench_request_cpu.py --profile 25   # the 25 top functions by own time
     python benchmarks/bench_request_cpu.py --compare BEFORE/src AFTER/src   # two trees, ~1 min
