@@ -138,7 +138,6 @@ def bench(mmserve: list[str], infinity: Path | None = None) -> None:
         _in_process(model, threads=2),
         _in_process(model, threads=2, batch_size=1),  # what a server without batching could do
     ]
-    single_ms = inprocess.single_call_p50_ms(model)
     threads = max(in_process[:2], key=lambda r: r["sentences_per_s"])["threads"]
     commands = {"mmserve": mmserve, **peers(infinity)}
     served: dict[str, list[LoadResult]] = {name: [] for name in commands}
@@ -155,6 +154,8 @@ def bench(mmserve: list[str], infinity: Path | None = None) -> None:
             server.pause()  # resumed only while it is measured
         for level in LEVELS:
             in_process.append(_in_process(model, threads, when=f"c={level}"))
+            if level == 1:  # the latency baseline, next to the served c=1 it is subtracted from
+                single_ms = inprocess.single_call_p50_ms(model)
             for name, server in servers.items():
                 server.resume()
                 served[name].append(_measure_level(name, server, level, MEASURE_S))

@@ -16,7 +16,6 @@ from flask import Blueprint, Flask, current_app, jsonify, request
 from workload import MODEL_ID
 
 from mmserve.config import load_config
-from mmserve.server import run_wsgi
 
 WARMUP_TEXT = "warm-up sentence"
 
@@ -61,6 +60,9 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--host", default="127.0.0.1")
     args = parser.parse_args()
+    # Imported here: bench_request_cpu imports this module's routes with older trees too.
+    from mmserve.server import run_wsgi
+
     # Built in the worker process, as mmserve's app is
     run_wsgi(load_config(overrides={"host": args.host, "port": args.port}), create_naive_app)
 
