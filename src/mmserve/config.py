@@ -35,7 +35,7 @@ TOML shape (every key optional):
     [[models]]
     id = "minilm"          # the name clients use
     source = "minilm"      # registry name, or scheme-prefixed: "local:/path/to/dir"
-    max_batch_size = 32
+    max_batch_size = 32    # 0 or unset: the model's default (1 for efficientnet-lite0)
     max_wait_ms = 0.0
     queue_size = 2048
     workers = 2
@@ -76,6 +76,12 @@ ENV_PREFIX = "MMSERVE_"
 # (docs/benchmarks.md, "Memory"); `--models minilm` serves text embeddings alone.
 DEFAULT_MODELS = ("minilm", "bridge", "efficientnet-lite0", "rapidocr", "yamnet", "whisper-tiny.en")
 LOG_LEVELS = ("debug", "info", "warning", "error")
+DEFAULT_MAX_BATCH_SIZE = 32
+# Models that run faster per item alone than in batches on a CPU, so they default to
+# max_batch_size 1: efficientnet-lite0's activations stay in cache at batch 1 (in-process, 2
+# threads: 134 images/s at batch 1, 119 at 16; served at c=16: +4%, p99 200 ms against 360
+# with batches of up to 32; docs/benchmarks.md, "Speed, 2026-12-03 evening").
+UNBATCHED_SOURCES = frozenset({"efficientnet-lite0"})
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -84,7 +90,7 @@ class ModelConfig:
 
     id: str
     source: str = ""  # empty: same as id
-    max_batch_size: int = 32
+    max_batch_size: int = 0  # 0: the model's default (1 for UNBATCHED_SOURCES, else 32)
     # How long a worker waits for a batch to fill after its first item. 0 (measured best on
     # 2 cores): a free worker takes what is queued at once, and batches still grow under load
     # from what arrives during the forward pass; a wait only adds latency to lone requests.
@@ -105,6 +111,9 @@ class ModelConfig:
             )
         if not self.source:
             object.__setattr__(self, "source", self.id)
+        if not self.max_batch_size:
+            unbatched = self.source in UNBATCHED_SOURCES
+            object.__setattr__(self, "max_batch_size", 1 if unbatched else DEFAULT_MAX_BATCH_SIZE)
         _check_range(where, "max_batch_size", self.max_batch_size, 1, 1024)
         _check_range(where, "max_batch_tokens", self.max_batch_tokens, 1, 10_000_000)
         _check_range(where, "max_wait_ms", self.max_wait_ms, 0, 10_000)

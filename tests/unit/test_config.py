@@ -50,6 +50,15 @@ def test_model_tables_keep_their_settings_when_selected_by_cli(tmp_path):
     assert (mine.id, mine.source, mine.workers) == ("mine", "local:/m/e5", 2)
 
 
+def test_max_batch_size_defaults_per_model_unless_set(tmp_path):
+    # efficientnet-lite0 runs faster per image alone than in batches (config.UNBATCHED_SOURCES)
+    path = write(tmp_path, '[[models]]\nid = "mine"\nsource = "efficientnet-lite0"\n')
+    config = load_config(path, env={}, overrides={"models": "minilm,efficientnet-lite0,mine"})
+    assert [m.max_batch_size for m in config.models] == [32, 1, 1]
+    path = write(tmp_path, '[[models]]\nid = "efficientnet-lite0"\nmax_batch_size = 8\n')
+    assert load_config(path, env={}).models[0].max_batch_size == 8
+
+
 def test_models_from_environment():
     config = load_config(env={"MMSERVE_MODELS": "fake, local:/models/e5-small/"})
     assert [(m.id, m.source) for m in config.models] == [
