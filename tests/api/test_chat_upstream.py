@@ -18,6 +18,19 @@ from tests.search_helpers import make_search_app  # noqa: F401 (a fixture)
 PIECES = ["The ", "fake ", "upstream ", "answers."]
 
 
+def stream_chat(handler: BaseHTTPRequestHandler, pieces: list[str], gap_s: float = 0.0) -> None:
+    """Answer as an OpenAI-compatible upstream streams a chat reply: one SSE chunk a piece."""
+    handler.send_response(200)
+    handler.send_header("Content-Type", "text/event-stream")
+    handler.end_headers()
+    for piece in pieces:
+        time.sleep(gap_s)
+        chunk = {"choices": [{"index": 0, "delta": {"content": piece}}]}
+        handler.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
+        handler.wfile.flush()
+    handler.wfile.write(b"data: [DONE]\n\n")
+
+
 class FakeUpstream(BaseHTTPRequestHandler):
     seen: list[dict] = []
     mode = "ok"  # or "fail", "slow"
@@ -31,14 +44,7 @@ class FakeUpstream(BaseHTTPRequestHandler):
             return
         if FakeUpstream.mode == "slow":
             time.sleep(1.0)
-        self.send_response(200)
-        self.send_header("Content-Type", "text/event-stream")
-        self.end_headers()
-        for piece in PIECES:
-            chunk = {"choices": [{"index": 0, "delta": {"content": piece}}]}
-            self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
-            self.wfile.flush()
-        self.wfile.write(b"data: [DONE]\n\n")
+        stream_chat(self, PIECES)
 
     def log_message(self, *args):
         pass

@@ -13,6 +13,7 @@ import signal
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -41,6 +42,18 @@ def start_server(data_dir, log_path, models="fake", **env_extra):
     base = f"http://127.0.0.1:{port}"
     wait_until_ready(base, process, log_path)
     return base, process
+
+
+def index_job_under_way(base: str, path: str, log: Callable[[], str], done: int = 32) -> dict:
+    """Start an index job of the media folder `path` and wait until `done` items are in
+    (so it is mid-run when the caller stops the server); `log` explains a timeout."""
+    body = {"type": "index", "params": {"path": path, "collection": "n"}}
+    job: dict = requests.post(f"{base}/v1/jobs", json=body, timeout=10).json()
+    deadline = time.monotonic() + 30
+    while requests.get(f"{base}/v1/jobs/{job['id']}", timeout=10).json()["progress"]["done"] < done:
+        assert time.monotonic() < deadline, log()
+        time.sleep(0.05)
+    return job
 
 
 def vector(item_id: str) -> list[float]:
@@ -156,16 +169,7 @@ def test_a_job_killed_with_its_server_resumes_after_restart(tmp_path):
     env = {"MMSERVE_MEDIA_MEDIA_ROOT": str(tmp_path / "media")}
     base, process = start_server(data, log_path, slow, **env)
     try:
-        job = requests.post(
-            f"{base}/v1/jobs",
-            json={"type": "index", "params": {"path": "notes", "collection": "n"}},
-            timeout=10,
-        ).json()
-        url = f"{base}/v1/jobs/{job['id']}"
-        deadline = time.monotonic() + 30
-        while requests.get(url, timeout=10).json()["progress"]["done"] < 32:
-            assert time.monotonic() < deadline, log_path.read_text()
-            time.sleep(0.05)
+        job = index_job_under_way(base, "notes", log_path.read_text)
     finally:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait(10)

@@ -22,8 +22,10 @@ from pathlib import Path
 import pytest
 import requests
 
+from tests.api.test_chat_upstream import stream_chat
 from tests.chat_media import ask
 from tests.e2e.test_batch_restart import children
+from tests.e2e.test_search_durability import index_job_under_way
 from tests.e2e.test_serve import free_port, mmserve_command, wait_until_ready
 
 pytestmark = pytest.mark.e2e
@@ -63,17 +65,7 @@ def test_sigterm_closes_the_app_and_granian_logs_to_stderr(tmp_path):
     env = {"MMSERVE_MEDIA_MEDIA_ROOT": str(tmp_path / "media")}
     base, process, out, err = start(tmp_path, "--models", "fake=fake:delay_ms=30", env=env)
     try:
-        job = requests.post(
-            f"{base}/v1/jobs",
-            json={"type": "index", "params": {"path": "notes", "collection": "n"}},
-            timeout=10,
-        ).json()
-        deadline = time.monotonic() + 30
-        while (
-            requests.get(f"{base}/v1/jobs/{job['id']}", timeout=10).json()["progress"]["done"] < 32
-        ):
-            assert time.monotonic() < deadline, err.read_text()
-            time.sleep(0.05)
+        job = index_job_under_way(base, "notes", err.read_text)
     finally:
         returncode = stop(process)
     assert returncode == 0, err.read_text()
@@ -95,15 +87,7 @@ class SlowUpstream(BaseHTTPRequestHandler):
 
     def do_POST(self):  # noqa: N802 (http.server's name)
         self.rfile.read(int(self.headers["Content-Length"]))
-        self.send_response(200)
-        self.send_header("Content-Type", "text/event-stream")
-        self.end_headers()
-        for piece in PIECES:
-            time.sleep(PIECE_GAP_S)
-            chunk = {"choices": [{"index": 0, "delta": {"content": piece}}]}
-            self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
-            self.wfile.flush()
-        self.wfile.write(b"data: [DONE]\n\n")
+        stream_chat(self, PIECES, PIECE_GAP_S)
 
     def log_message(self, *args):
         pass
