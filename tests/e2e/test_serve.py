@@ -53,15 +53,16 @@ def launched_server(
     folder: Path, *args: str, env: dict[str, str] | None = None
 ) -> Iterator[tuple[str, subprocess.Popen, Path]]:
     """As running_server, but yields as soon as the process started (not ready yet). `env`
-    is added to this process' environment, less its MMSERVE_* variables."""
+    is added to this process' environment, less its MMSERVE_* variables. The log is the
+    server's stderr; its stdout goes to `folder`/stdout.log (it should stay empty)."""
     port = free_port()
     log_path = folder / "server.log"
     inherited = {k: v for k, v in os.environ.items() if not k.startswith("MMSERVE_")}
     data_dir = str(folder / "data")
     command = [*mmserve_command(), "serve", "--port", str(port), "--data-dir", data_dir, *args]
-    with log_path.open("w") as log:
+    with log_path.open("w") as log, (folder / "stdout.log").open("w") as out:
         process = subprocess.Popen(
-            command, stdout=log, stderr=subprocess.STDOUT, env={**inherited, **(env or {})}
+            command, stdout=out, stderr=log, env={**inherited, **(env or {})}
         )
     base = f"http://127.0.0.1:{port}"
     try:

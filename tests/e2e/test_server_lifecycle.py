@@ -17,7 +17,6 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import pytest
 import requests
@@ -26,30 +25,12 @@ from tests.api.test_chat_upstream import stream_chat
 from tests.chat_media import ask
 from tests.e2e.test_batch_restart import children
 from tests.e2e.test_search_durability import index_job_under_way
-from tests.e2e.test_serve import free_port, mmserve_command, wait_until_ready
+from tests.e2e.test_serve import mmserve_command, running_server, wait_until_ready
 
 pytestmark = pytest.mark.e2e
 
 PIECES = ["one ", "two ", "three ", "four"]
 PIECE_GAP_S = 0.5  # the fake upstream's pause before each piece
-
-
-def start(folder: Path, *args: str, env: dict[str, str] | None = None):
-    """`mmserve serve` with stdout and stderr kept apart: (base URL, process, out, err)."""
-    port = free_port()
-    inherited = {k: v for k, v in os.environ.items() if not k.startswith("MMSERVE_")}
-    command = [
-        *mmserve_command(), "serve", "--port", str(port), "--data-dir", str(folder / "data"),
-        *args,
-    ]  # fmt: skip
-    out, err = folder / "stdout.log", folder / "stderr.log"
-    with out.open("w") as stdout, err.open("w") as stderr:
-        process = subprocess.Popen(
-            command, stdout=stdout, stderr=stderr, env={**inherited, **(env or {})}
-        )
-    base = f"http://127.0.0.1:{port}"
-    wait_until_ready(base, process, err)
-    return base, process, out, err
 
 
 def stop(process: subprocess.Popen) -> int:
@@ -63,12 +44,10 @@ def test_sigterm_closes_the_app_and_granian_logs_to_stderr(tmp_path):
     for i in range(2000):  # ~60 forward passes of 30 ms: still running at the SIGTERM
         (notes / f"{i:04}.txt").write_text(f"note {i}")
     env = {"MMSERVE_MEDIA_MEDIA_ROOT": str(tmp_path / "media")}
-    base, process, out, err = start(tmp_path, "--models", "fake=fake:delay_ms=30", env=env)
-    try:
+    with running_server(tmp_path, "--models", "fake=fake:delay_ms=30", env=env) as started:
+        base, _, err = started
         job = index_job_under_way(base, "notes", err.read_text)
-    finally:
-        returncode = stop(process)
-    assert returncode == 0, err.read_text()
+    # running_server stopped it with SIGTERM and checked that it exited cleanly.
     # Read before any store opens it (opening marks the jobs of dead processes
     # "interrupted" too): only the app's close, stopping the runner, leaves it so here.
     with sqlite3.connect(tmp_path / "data" / "search" / "store.sqlite3") as db:
@@ -77,7 +56,7 @@ def test_sigterm_closes_the_app_and_granian_logs_to_stderr(tmp_path):
     logged = err.read_text()
     assert "INFO _granian" in logged and "Starting granian" in logged  # our format
     assert "/v1/jobs" not in logged  # no access log
-    assert out.read_text() == ""
+    assert (tmp_path / "stdout.log").read_text() == ""
 
 
 class SlowUpstream(BaseHTTPRequestHandler):
@@ -107,8 +86,7 @@ def slow_upstream() -> Iterator[str]:
 def test_a_streamed_chat_answer_arrives_piece_by_piece(tmp_path):
     with slow_upstream() as upstream:
         models = f"fake,llm=upstream:{upstream}#tiny-llm"
-        base, process, _, err = start(tmp_path, "--models", models)
-        try:
+        with running_server(tmp_path, "--models", models) as (base, _, _):
             arrivals: list[tuple[float, str]] = []
             with requests.post(
                 f"{base}/v1/chat/completions",
@@ -122,8 +100,6 @@ def test_a_streamed_chat_answer_arrives_piece_by_piece(tmp_path):
                         delta = json.loads(line[6:])["choices"][0]["delta"]
                         if delta.get("content"):
                             arrivals.append((time.monotonic(), delta["content"]))
-        finally:
-            assert stop(process) == 0, err.read_text()
     assert [piece for _, piece in arrivals] == PIECES
     # Buffered, they would all arrive at once at the end; streamed, PIECE_GAP_S apart.
     spread = arrivals[-1][0] - arrivals[0][0]
@@ -131,8 +107,7 @@ def test_a_streamed_chat_answer_arrives_piece_by_piece(tmp_path):
 
 
 def test_a_worker_that_dies_is_replaced(tmp_path):
-    base, process, _, err = start(tmp_path, "--models", "fake")
-    try:
+    with running_server(tmp_path, "--models", "fake") as (base, process, err):
         (worker,) = children(process.pid)  # one worker process
         os.kill(worker, signal.SIGKILL)  # as the kernel's out-of-memory killer would
         deadline = time.monotonic() + 60
@@ -148,8 +123,6 @@ def test_a_worker_that_dies_is_replaced(tmp_path):
             f"{base}/v1/embeddings", json={"input": "hi", "model": "fake"}, timeout=10
         )
         assert answer.status_code == 200
-    finally:
-        assert stop(process) == 0, err.read_text()
 
 
 def test_port_0_serves_on_the_free_port_it_names(tmp_path):
