@@ -65,20 +65,6 @@ def build_app(data_dir: Path, auth: bool) -> tuple[Any, str | None]:
     return app, key
 
 
-def build_naive_app() -> Any:
-    from flask import Flask
-    from naive_app import bp
-
-    from mmserve.models.registry import create_model
-
-    model = create_model("fake", f"fake:dim={DIMENSIONS}")
-    model.load()
-    app = Flask("naive")
-    app.extensions["naive_model"] = model
-    app.register_blueprint(bp)
-    return app
-
-
 def environ(body: bytes, key: str | None) -> dict[str, Any]:
     """A WSGI environ of POST /v1/embeddings, as an HTTP server would pass it."""
     env = {
@@ -167,7 +153,9 @@ def opened(name: str) -> Iterator[Sender]:
     """A warmed-up Sender to the app of setup `name`, closed afterwards."""
     with tempfile.TemporaryDirectory() as folder:
         if name == "naive":
-            app, key = build_naive_app(), None
+            from naive_app import create_naive_app  # imports mmserve: of the tree measured
+
+            app, key = create_naive_app(f"fake:dim={DIMENSIONS}"), None
         else:
             app, key = build_app(Path(folder), auth=name == "keys")
         try:

@@ -8,12 +8,13 @@ needs gunicorn (the `bench` extra). The app reads its settings from MMSERVE_* va
 from __future__ import annotations
 
 import argparse
+from functools import partial
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
 
 from mmserve.config import Config, load_config
-from mmserve.server import limit_blas_threads, tune_malloc
+from mmserve.server import create_app_in_worker, run_in_worker
 
 
 class GunicornServer(BaseApplication):  # type: ignore[misc]
@@ -39,11 +40,8 @@ class GunicornServer(BaseApplication):  # type: ignore[misc]
             self.cfg.set(key, value)
 
     def load(self) -> Any:
-        from mmserve.app import create_app  # built in the worker, after the fork
-
-        tune_malloc()
-        limit_blas_threads()
-        return create_app(self.config)
+        # Built in the worker, after the fork, as mmserve's own server builds it.
+        return run_in_worker(self.config, partial(create_app_in_worker, self.config))
 
 
 def main() -> None:

@@ -43,10 +43,11 @@ def readyz() -> Any:
     return jsonify(ready=True)  # the model loads before the app exists
 
 
-def create_naive_app() -> Flask:
+def create_naive_app(source: str = MODEL_ID) -> Flask:
+    """The app, on `source`'s model (bench_request_cpu.py passes a fake one)."""
     from mmserve.models.registry import create_model
 
-    model = create_model(MODEL_ID, MODEL_ID)
+    model = create_model(MODEL_ID, source)
     model.load()
     model.forward([model.preprocess(WARMUP_TEXT)])
     app = Flask("naive")
